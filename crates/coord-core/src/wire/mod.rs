@@ -1,0 +1,12 @@
+//! Wire format version 1: one frame is a 4-byte prefix, one postcard-encoded
+//! [`Envelope`], and (when sealed) a 32-byte HMAC-SHA256 over everything before
+//! it. `docs/wire-format.md` specifies it byte for byte; `golden/` holds test
+//! vectors that every later version must still decode identically.
+
+mod envelope;
+mod frame;
+mod seal;
+
+pub use envelope::{Body, Envelope, NodeMeta};
+pub use frame::{FrameError, MAGIC, VERSION, decode, encode};
+pub use seal::MAC_LEN;
