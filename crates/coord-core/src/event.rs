@@ -332,7 +332,7 @@ impl RawEvent {
 
 /// Length of `value` as a postcard (LEB128) varint.
 pub(crate) fn varint_len(value: u64) -> usize {
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[cfg(test)]

@@ -236,14 +236,18 @@ impl Membership {
         let Some(record) = self.records.get_mut(node) else {
             return;
         };
-        let Some((previous, last_seq, fresh)) = record.previous.as_mut() else {
-            return;
+        let fresh = match record.previous.as_mut() {
+            Some((previous, last_seq, fresh)) if *previous == incarnation => {
+                if seq <= *last_seq {
+                    return;
+                }
+                *last_seq = seq;
+                *fresh += 1;
+                fresh
+            }
+            // An older incarnation first heard after the newer one.
+            _ => &mut record.previous.insert((incarnation, seq, 1)).2,
         };
-        if *previous != incarnation || seq <= *last_seq {
-            return;
-        }
-        *last_seq = seq;
-        *fresh += 1;
         if *fresh >= 2 && !record.conflict_reported {
             record.conflict_reported = true;
             let current = self.table.read().expect("membership lock")[node].incarnation;

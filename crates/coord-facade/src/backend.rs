@@ -1,0 +1,418 @@
+//! Backends chosen by URI: parsing `scheme://target?key=value&…` and the
+//! table of schemes this build can start.
+//!
+//! # Adding a backend
+//!
+//! There is no registration at run time. A backend crate is wired in by one
+//! cargo feature of the facade (e.g. `nats = ["dep:coord-nats"]`) and one
+//! entry in [`BACKENDS`] under `#[cfg(feature = "nats")]` whose `connect`
+//! function hands the parsed [`BackendUri`] to the backend crate. Its scheme
+//! then leaves [`PLANNED`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use coord_core::transport::memory::MemoryNetwork;
+use coord_core::{Error, ErrorKind, Namespace, NodeId, Profile, Result, TransportDyn};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Deserializer};
+
+/// Makes a connected transport from a parsed URI.
+type Connect = fn(&BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>>;
+
+/// One backend compiled into this build.
+struct Backend {
+    /// The URI scheme that selects it.
+    scheme: &'static str,
+    /// Makes its transport.
+    connect: Connect,
+}
+
+/// Every backend this build can start, in the order error messages list them.
+const BACKENDS: &[Backend] = &[Backend {
+    scheme: "memory",
+    connect: connect_memory,
+}];
+
+/// Schemes of backends that are designed but not built yet, so that naming
+/// one gives a precise answer instead of "unknown".
+const PLANNED: &[&str] = &["zenoh", "nats", "redis", "rediss", "kafka"];
+
+/// The URI parameters the facade itself reads; every other parameter belongs
+/// to the backend.
+const FACADE_PARAMS: &[&str] = &["node-id", "namespace", "profile"];
+
+/// The URI schemes this build can start a coordinator on (today: `memory`).
+pub fn schemes() -> impl Iterator<Item = &'static str> {
+    BACKENDS.iter().map(|b| b.scheme)
+}
+
+fn scheme_list() -> String {
+    schemes().collect::<Vec<_>>().join(", ")
+}
+
+fn config_error(message: String) -> Error {
+    Error::new(ErrorKind::Config, "config", message)
+}
+
+/// A parsed backend URI such as `memory://cluster-a?node-id=mx1`.
+///
+/// The scheme selects the backend and must be one of [`schemes`]. The
+/// parameters `node-id`, `namespace` and `profile` (`fast` or `default`)
+/// are read by the facade, as a shorthand for the settings of the same name;
+/// every other parameter is the backend's. Values are percent-decoded.
+///
+/// `Display` and `Debug` hide the password of a `user:password@` part and
+/// the values of the backend's parameters (they may be credentials), so a
+/// URI can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BackendUri {
+    scheme: String,
+    target: String,
+    node_id: Option<NodeId>,
+    namespace: Option<Namespace>,
+    profile: Option<Profile>,
+    params: Vec<(String, String)>,
+}
+
+impl BackendUri {
+    /// Parses and checks `uri`.
+    ///
+    /// # Errors
+    /// `Config` when `uri` is not of the form `scheme://target?key=value&…`,
+    /// names a scheme this build cannot start, or has an invalid `node-id`,
+    /// `namespace` or `profile` parameter; the message says what to write
+    /// instead.
+    pub fn parse(uri: &str) -> Result<Self> {
+        let shown = redact(uri);
+        let Some((scheme, rest)) = uri.split_once("://") else {
+            return Err(config_error(format!(
+                "`{shown}` is not a backend URI: write scheme://target, e.g. \"memory://cluster-a\" (schemes: {})",
+                scheme_list()
+            )));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let backend = BACKENDS.iter().find(|b| b.scheme == scheme);
+        if backend.is_none() {
+            let why = if PLANNED.contains(&scheme.as_str()) {
+                format!(
+                    "the `{scheme}` backend is planned but not implemented yet, so this build cannot start it"
+                )
+            } else {
+                format!("unknown backend scheme `{scheme}`")
+            };
+            return Err(config_error(format!("{why}: use one of {}", scheme_list())));
+        }
+        let (target, query) = match rest.split_once('?') {
+            Some((target, query)) => (target, Some(query)),
+            None => (rest, None),
+        };
+        let mut parsed = BackendUri {
+            scheme,
+            target: target.to_owned(),
+            node_id: None,
+            namespace: None,
+            profile: None,
+            params: Vec::new(),
+        };
+        for pair in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+        {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(config_error(format!(
+                    "URI parameter `{}` has no value: write key=value",
+                    percent_decode(pair)?
+                )));
+            };
+            let (key, value) = (percent_decode(key)?, percent_decode(value)?);
+            if FACADE_PARAMS.contains(&key.as_str()) {
+                parsed.set_facade_param(&key, &value)?;
+            } else {
+                parsed.params.push((key, value));
+            }
+        }
+        Ok(parsed)
+    }
+
+    fn set_facade_param(&mut self, key: &str, value: &str) -> Result<()> {
+        let duplicate = match key {
+            "node-id" => self.node_id.replace(NodeId::new(value)?).is_some(),
+            "namespace" => self.namespace.replace(Namespace::new(value)?).is_some(),
+            _ => {
+                let deserializer =
+                    serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value);
+                let profile = Profile::deserialize(deserializer).map_err(|_| {
+                    config_error(format!(
+                        "URI parameter `profile` is {value:?}: use `fast` or `default`"
+                    ))
+                })?;
+                self.profile.replace(profile).is_some()
+            }
+        };
+        if duplicate {
+            return Err(config_error(format!(
+                "URI parameter `{key}` is given twice: keep one"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The scheme, lowercase (`memory`).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// What lies between `://` and `?`: the memory network's name, or a
+    /// backend's hosts and path.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The `node-id` parameter, if any.
+    pub fn node_id(&self) -> Option<&NodeId> {
+        self.node_id.as_ref()
+    }
+
+    /// The `namespace` parameter, if any.
+    pub fn namespace(&self) -> Option<&Namespace> {
+        self.namespace.as_ref()
+    }
+
+    /// The `profile` parameter, if any.
+    pub fn profile(&self) -> Option<Profile> {
+        self.profile
+    }
+
+    /// The backend's own parameters, decoded, in order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
+    /// Connects the backend this URI names.
+    pub(crate) async fn connect(&self) -> Result<Arc<dyn TransportDyn>> {
+        let backend = BACKENDS
+            .iter()
+            .find(|b| b.scheme == self.scheme)
+            .expect("the scheme was checked when the URI was parsed");
+        (backend.connect)(self).await
+    }
+}
+
+impl std::str::FromStr for BackendUri {
+    type Err = Error;
+
+    fn from_str(uri: &str) -> Result<Self> {
+        BackendUri::parse(uri)
+    }
+}
+
+impl fmt::Display for BackendUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, redact(&self.target))?;
+        let facade = [
+            ("node-id", self.node_id.as_ref().map(NodeId::as_str)),
+            ("namespace", self.namespace.as_ref().map(Namespace::as_str)),
+            (
+                "profile",
+                self.profile.map(|p| match p {
+                    Profile::Fast => "fast",
+                    Profile::Default => "default",
+                }),
+            ),
+        ];
+        let pairs = facade
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .chain(self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for (i, (key, value)) in pairs.enumerate() {
+            let sep = if i == 0 { '?' } else { '&' };
+            // Parameter values may be credentials of a backend: never shown.
+            let value = if FACADE_PARAMS.contains(&key) {
+                value
+            } else {
+                "…"
+            };
+            write!(f, "{sep}{key}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BackendUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BackendUri({self})")
+    }
+}
+
+impl<'de> Deserialize<'de> for BackendUri {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let uri = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        BackendUri::parse(&uri).map_err(|e| serde::de::Error::custom(e.message()))
+    }
+}
+
+/// `uri` with the password of any `user:password@` part replaced by `***`.
+fn redact(uri: &str) -> String {
+    let (prefix, rest) = match uri.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), uri),
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{prefix}{user}{hidden}@{host}{tail}")
+        }
+        None => format!("{prefix}{rest}"),
+    }
+}
+
+/// Decodes `%XX` escapes.
+fn percent_decode(text: &str) -> Result<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
+                return Err(config_error(format!(
+                    "URI part {text:?} has a bad %-escape: write % followed by two hex digits"
+                )));
+            };
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| config_error(format!("URI part {text:?} decodes to invalid UTF-8")))
+}
+
+/// `memory://<name>`: the process-wide in-memory network of that name.
+fn connect_memory(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
+    Box::pin(async move {
+        let name = uri.target();
+        if name.is_empty() || name.contains('/') {
+            return Err(config_error(format!(
+                "memory URI target {name:?} is not a network name: write memory://<name>, e.g. memory://cluster-a"
+            )));
+        }
+        if let Some((key, _)) = uri.params().first() {
+            return Err(config_error(format!(
+                "unknown URI parameter `{key}` for the memory backend: it takes only {}",
+                FACADE_PARAMS.join(", ")
+            )));
+        }
+        let transport: Arc<dyn TransportDyn> = Arc::new(MemoryNetwork::named(name).connect());
+        Ok(transport)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_scheme_target_and_facade_parameters() {
+        let uri = BackendUri::parse("MEMORY://cluster-a?node-id=mx1&namespace=mail&profile=fast")
+            .unwrap();
+        assert_eq!(uri.scheme(), "memory");
+        assert_eq!(uri.target(), "cluster-a");
+        assert_eq!(uri.node_id().map(NodeId::as_str), Some("mx1"));
+        assert_eq!(uri.namespace().map(Namespace::as_str), Some("mail"));
+        assert_eq!(uri.profile(), Some(Profile::Fast));
+        assert!(uri.params().is_empty());
+        assert_eq!(
+            uri.to_string(),
+            "memory://cluster-a?node-id=mx1&namespace=mail&profile=fast"
+        );
+    }
+
+    #[test]
+    fn backend_parameters_are_kept_decoded_and_hidden_when_shown() {
+        let uri = BackendUri::parse("memory://a?token=s%3Dcret&node-id=mx%31").unwrap();
+        assert_eq!(uri.params(), &[("token".to_owned(), "s=cret".to_owned())]);
+        assert_eq!(uri.node_id().map(NodeId::as_str), Some("mx1"));
+        let shown = format!("{uri} {uri:?}");
+        assert!(!shown.contains("cret"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_scheme_names_the_scheme_and_the_available_ones() {
+        let err = BackendUri::parse("foo://x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(
+            err.message(),
+            "unknown backend scheme `foo`: use one of memory"
+        );
+    }
+
+    #[test]
+    fn planned_scheme_says_it_is_not_built_yet() {
+        let err = BackendUri::parse("nats://user:pw@127.0.0.1:4222").unwrap_err();
+        assert!(err.message().contains("`nats` backend is planned"), "{err}");
+        assert!(err.message().ends_with("use one of memory"), "{err}");
+    }
+
+    #[test]
+    fn malformed_uris_say_what_to_write() {
+        for (uri, expected) in [
+            ("cluster-a", "is not a backend URI"),
+            ("memory://a?node-id", "`node-id` has no value"),
+            ("memory://a?node-id=a.b", "node id \"a.b\" is invalid"),
+            ("memory://a?profile=slow", "use `fast` or `default`"),
+            ("memory://a?node-id=a&node-id=b", "`node-id` is given twice"),
+            ("memory://a?x=%zz", "bad %-escape"),
+        ] {
+            let err = BackendUri::parse(uri).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{uri}");
+            assert!(err.message().contains(expected), "{uri}: {err}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("redis://u:pw@h:6379/0?x=1"),
+            "redis://u:***@h:6379/0?x=1"
+        );
+        assert_eq!(redact("redis://tok@h"), "redis://tok@h");
+        assert_eq!(redact("memory://a"), "memory://a");
+        let err = BackendUri::parse("nope:pw@host").unwrap_err();
+        assert!(!err.message().contains("pw@"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn memory_backend_checks_name_and_parameters() {
+        let Err(err) = BackendUri::parse("memory://").unwrap().connect().await else {
+            panic!("an empty memory network name was accepted");
+        };
+        assert!(err.message().contains("not a network name"), "{err}");
+        let Err(err) = BackendUri::parse("memory://a?tls=1")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("an unknown memory parameter was accepted");
+        };
+        assert!(
+            err.message().contains("unknown URI parameter `tls`"),
+            "{err}"
+        );
+        let transport = BackendUri::parse("memory://a")
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(transport.capabilities_dyn().backend, "memory");
+    }
+}

@@ -1,0 +1,46 @@
+#![doc = include_str!("../README.md")]
+
+mod backend;
+mod builder;
+mod config;
+mod coordinator;
+
+pub use backend::{BackendUri, schemes};
+pub use builder::Builder;
+pub use config::{Config, CoordinatorConfig};
+pub use coordinator::Coordinator;
+
+/// The error type of coord, re-used from `coord-core` rather than wrapped.
+///
+/// Every error a coordinator can return already is a [`coord_core::Error`]:
+/// the engine's and the backends' at run time, and the facade's own
+/// configuration errors, which fit its [`ErrorKind::Config`] and whose
+/// message names the key and the fix. It has the kind to branch on and
+/// [`Error::is_temporary`] to decide on retries, so a second type would only
+/// add a layer of conversion for callers to unwrap.
+pub use coord_core::{Error, ErrorKind, Result};
+
+pub use coord_core::engine::{
+    BatchConfig, DropReason, HealthConfig, InboxConfig, OutboxConfig, StatsSnapshot,
+};
+pub use coord_core::membership::{DetectorSettings, MembershipConfig};
+pub use coord_core::transport::TransportHealth;
+pub use coord_core::wire::NodeMeta;
+pub use coord_core::{
+    CacheKind, Capabilities, Channel, DataTypes, Delivery, Event, Feed, Health, HealthStatus,
+    Incoming, Invalidation, LagReason, Lagged, Member, MemberEvent, MemberState, Namespace, Node,
+    NodeConfig, NodeId, Profile, QueueEvent, Reload, Secret, StateChange, Transport, TransportDyn,
+};
+
+/// The in-memory backend (`memory://<name>`): many nodes in one process, with
+/// fault injection for tests.
+pub use coord_core::transport::memory;
+
+/// The engine crate, for what the facade does not re-export (the wire
+/// format, the membership detector).
+pub use coord_core;
+
+/// The repository's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
