@@ -10,3 +10,6 @@ mod seal;
 pub use envelope::{Body, Envelope, NodeMeta};
 pub use frame::{FrameError, MAGIC, VERSION, decode, encode};
 pub use seal::MAC_LEN;
+
+#[cfg(test)]
+mod tests;
