@@ -29,10 +29,7 @@ pub(crate) struct Step {
 
 impl Step {
     /// A step called `label` that does `work`.
-    pub(crate) fn new(
-        label: impl Into<String>,
-        work: impl FnOnce() -> Result<()> + 'static,
-    ) -> Self {
+    pub(crate) fn new(label: impl Into<String>, work: impl FnOnce() -> Result<()> + 'static) -> Self {
         Self {
             label: label.into(),
             work: Box::new(work),
@@ -71,11 +68,7 @@ pub(crate) fn run_steps(steps: Vec<Step>) -> Result<()> {
         table::render(&["step", "result", "seconds"], &rows)
     );
     if !failed.is_empty() {
-        bail!(
-            "{} of {total} steps failed: {}",
-            failed.len(),
-            failed.join("; ")
-        );
+        bail!("{} of {total} steps failed: {}", failed.len(), failed.join("; "));
     }
     Ok(())
 }

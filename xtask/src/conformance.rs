@@ -76,12 +76,7 @@ fn find(name: &str) -> Result<&'static Backend> {
     BACKENDS
         .iter()
         .find(|backend| backend.name == name)
-        .with_context(|| {
-            format!(
-                "unknown backend `{name}`; known backends: {}",
-                known_names()
-            )
-        })
+        .with_context(|| format!("unknown backend `{name}`; known backends: {}", known_names()))
 }
 
 /// The names of every known backend, comma-separated.
@@ -114,9 +109,7 @@ pub(crate) fn with_suite_env(cargo: Cargo, reports: &Path) -> Cargo {
 /// case failed or one of `expected` wrote no report.
 pub(crate) fn matrix_step(reports: PathBuf, expected: Vec<&'static Backend>) -> Step {
     let names: Vec<&str> = expected.iter().map(|backend| backend.name).collect();
-    Step::new("conformance matrix", move || {
-        matrix::check(&reports, &names)
-    })
+    Step::new("conformance matrix", move || matrix::check(&reports, &names))
 }
 
 #[cfg(test)]
@@ -141,24 +134,15 @@ mod tests {
 
     #[test]
     fn both_flag_spellings_select_a_backend() {
-        assert_eq!(
-            names(&select(&args(&["--backend", "memory"])).unwrap()),
-            ["memory"]
-        );
-        assert_eq!(
-            names(&select(&args(&["--backend=memory"])).unwrap()),
-            ["memory"]
-        );
+        assert_eq!(names(&select(&args(&["--backend", "memory"])).unwrap()), ["memory"]);
+        assert_eq!(names(&select(&args(&["--backend=memory"])).unwrap()), ["memory"]);
     }
 
     #[test]
     fn unknown_backend_lists_the_known_ones() {
         let err = select(&args(&["--backend", "carrier-pigeon"])).unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.contains("unknown backend `carrier-pigeon`"),
-            "{message}"
-        );
+        assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
         assert!(message.contains("known backends: memory"), "{message}");
     }
 

@@ -121,9 +121,7 @@ fn report_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     };
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .path();
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
         if path.extension().is_some_and(|ext| ext == "json") {
             paths.push(path);
         }
@@ -137,8 +135,7 @@ fn load(dir: &Path) -> Result<Vec<Column>> {
     report_paths(dir)?
         .iter()
         .map(|path| {
-            let text =
-                fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let label = path.file_stem().unwrap_or_default().to_string_lossy();
             parse(&label, &text).with_context(|| format!("parsing report {}", path.display()))
         })
@@ -204,12 +201,7 @@ fn cell(case: Option<&Case>) -> String {
 fn notes(columns: &[Column], outcome: Outcome, heading: &str) -> String {
     let mut out = String::new();
     for column in columns {
-        for case in column
-            .report
-            .cases
-            .iter()
-            .filter(|case| case.outcome == outcome)
-        {
+        for case in column.report.cases.iter().filter(|case| case.outcome == outcome) {
             out.push_str(&format!(
                 "  {} [{}] {}: {}\n",
                 case.id, column.label, case.name, case.detail
@@ -249,10 +241,7 @@ fn verdict(columns: &[Column], expected: &[&str]) -> Result<()> {
         .filter(|name| !columns.iter().any(|column| column.report.backend == *name))
         .collect();
     if !missing.is_empty() {
-        problems.push(format!(
-            "no conformance report for backend(s): {}",
-            missing.join(", ")
-        ));
+        problems.push(format!("no conformance report for backend(s): {}", missing.join(", ")));
     }
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
@@ -276,10 +265,7 @@ mod tests {
 
     /// Both reports as columns, in the order `load` would give them.
     fn columns() -> Vec<Column> {
-        vec![
-            parse("memory", MEMORY).unwrap(),
-            parse("nats-tls", NATS_TLS).unwrap(),
-        ]
+        vec![parse("memory", MEMORY).unwrap(), parse("nats-tls", NATS_TLS).unwrap()]
     }
 
     #[test]

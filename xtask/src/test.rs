@@ -12,15 +12,7 @@ pub(crate) fn run() -> Result<()> {
     let reports = conformance::fresh_report_dir()?;
     cmd::run_steps(vec![
         Cargo::new(&["fmt", "--all", "--", "--check"]).into_step(),
-        Cargo::new(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ])
-        .into_step(),
+        Cargo::new(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).into_step(),
         conformance::with_suite_env(Cargo::new(&["test", "--workspace"]), &reports).into_step(),
         conformance::matrix_step(reports, BACKENDS.iter().collect()),
     ])

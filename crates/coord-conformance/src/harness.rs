@@ -50,7 +50,10 @@ pub(crate) use ensure;
 pub(crate) fn faults<'a>(fx: &'a dyn Fixture, feature: &str, has: fn(&Features) -> bool) -> CaseResult<&'a dyn Faults> {
     match fx.faults() {
         Some(faults) if has(&fx.features()) => Ok(faults),
-        _ => Err(Verdict::NotApplicable(format!("the {} harness declares no `{feature}` feature", fx.backend()))),
+        _ => Err(Verdict::NotApplicable(format!(
+            "the {} harness declares no `{feature}` feature",
+            fx.backend()
+        ))),
     }
 }
 
@@ -62,7 +65,8 @@ pub(crate) fn fresh_namespace() -> Namespace {
 
 /// The suite's node configuration: the `fast` profile and a quick probe.
 pub(crate) fn config(namespace: &Namespace, id: &str) -> NodeConfig {
-    let mut config = NodeConfig::new(NodeId::new(id).expect("case node ids are valid")).with_namespace(namespace.clone());
+    let mut config =
+        NodeConfig::new(NodeId::new(id).expect("case node ids are valid")).with_namespace(namespace.clone());
     config.membership = MembershipConfig::profile(Profile::Fast);
     config.health.probe_interval = Duration::from_millis(200);
     config
@@ -162,7 +166,8 @@ impl Peer {
 
     /// Membership events about `node` this peer emitted.
     pub(crate) fn events_about(&self, node: &NodeId) -> Vec<MemberEvent> {
-        self.members.with(|items| items.iter().filter(|e| about(e) == Some(node)).cloned().collect())
+        self.members
+            .with(|items| items.iter().filter(|e| about(e) == Some(node)).cloned().collect())
     }
 
     /// Whether this peer sees `node` in `state`.
@@ -271,7 +276,9 @@ pub(crate) fn tagged(id: u64, len: usize) -> Event {
 
 /// The payload [`tagged`] puts in event `id`.
 pub(crate) fn payload(id: u64, len: usize) -> Bytes {
-    (0..len).map(|i| (id as usize).wrapping_mul(31).wrapping_add(i) as u8).collect()
+    (0..len)
+        .map(|i| (id as usize).wrapping_mul(31).wrapping_add(i) as u8)
+        .collect()
 }
 
 /// The id of an event made by [`tagged`].
@@ -305,7 +312,12 @@ pub(crate) fn sequence_problems(got: &[u64], n: u64) -> Option<String> {
     }
     let show = |v: &[u64]| {
         let head: Vec<String> = v.iter().take(10).map(u64::to_string).collect();
-        format!("{} [{}{}]", v.len(), head.join(", "), if v.len() > 10 { ", ..." } else { "" })
+        format!(
+            "{} [{}{}]",
+            v.len(),
+            head.join(", "),
+            if v.len() > 10 { ", ..." } else { "" }
+        )
     };
     Some(format!(
         "missing {}, duplicated {}, out of order {}, unexpected {}",
@@ -358,7 +370,9 @@ impl Injector {
 
     /// Publishes raw bytes on the broadcast channel.
     pub(crate) async fn publish(&self, frame: Bytes) -> CaseResult<()> {
-        self.transport.publish_dyn(&Channel::all(&self.namespace), frame).await?;
+        self.transport
+            .publish_dyn(&Channel::all(&self.namespace), frame)
+            .await?;
         Ok(())
     }
 

@@ -55,7 +55,10 @@ impl Fixture for MemoryFixture {
             *next += 1;
             ConnId(*next)
         };
-        self.endpoints.lock().expect("fixture lock").insert(id, transport.endpoint());
+        self.endpoints
+            .lock()
+            .expect("fixture lock")
+            .insert(id, transport.endpoint());
         futures::future::ready(Ok(Connection {
             id,
             transport: Arc::new(transport),

@@ -100,7 +100,14 @@ pub async fn run(fixture: &dyn Fixture) -> Report {
             continue;
         }
         let row = run_case(fixture, case).await;
-        println!("{} {} {} ({} ms) {}", fixture.backend(), row.id, outcome_word(row.outcome), row.millis, row.detail);
+        println!(
+            "{} {} {} ({} ms) {}",
+            fixture.backend(),
+            row.id,
+            outcome_word(row.outcome),
+            row.millis,
+            row.detail
+        );
         report.cases.push(row);
     }
     println!("\n{}", report.table());

@@ -27,7 +27,10 @@ async fn main() -> coord_core::Result<()> {
     let raw = raw_transport(events, payload).await?;
     let engine = engine(events, payload).await?;
     println!("raw memory transport: {raw:>12.0} frames/s");
-    println!("coord engine:         {engine:>12.0} events/s  ({:.2}× raw)", engine / raw);
+    println!(
+        "coord engine:         {engine:>12.0} events/s  ({:.2}× raw)",
+        engine / raw
+    );
     Ok(())
 }
 

@@ -280,10 +280,7 @@ impl Event {
                 payload: payload.clone(),
             }),
         };
-        RawEvent {
-            tag: self.tag(),
-            body,
-        }
+        RawEvent { tag: self.tag(), body }
     }
 }
 
@@ -304,12 +301,8 @@ impl RawEvent {
                     expires_at_ms: body.expires_at_ms,
                 }
             }
-            tag::IP_UNBLOCKED => Event::IpUnblocked {
-                ip: from_body(t, b)?,
-            },
-            tag::CERTIFICATE_RENEWED => Event::CertificateRenewed {
-                id: from_body(t, b)?,
-            },
+            tag::IP_UNBLOCKED => Event::IpUnblocked { ip: from_body(t, b)? },
+            tag::CERTIFICATE_RENEWED => Event::CertificateRenewed { id: from_body(t, b)? },
             tag::RELOAD => Event::Reload(from_body(t, b)?),
             tag::INVALIDATE => Event::Invalidate(from_body(t, b)?),
             tag::QUEUE => Event::Queue(from_body(t, b)?),
@@ -363,9 +356,7 @@ pub(crate) mod tests {
                 id: 99,
             }),
             Event::Queue(QueueEvent::Paused),
-            Event::Queue(QueueEvent::Refresh {
-                due_at_ms: Some(5),
-            }),
+            Event::Queue(QueueEvent::Refresh { due_at_ms: Some(5) }),
             Event::custom(1000, &b"opaque \x00 bytes"[..]),
         ]
     }

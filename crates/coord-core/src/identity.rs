@@ -25,9 +25,7 @@ fn validate_name(what: &'static str, name: &str) -> Result<()> {
         Err(Error::new(
             ErrorKind::Config,
             "config",
-            format!(
-                "{what} {name:?} is invalid: use 1 to {MAX_NAME_LEN} ASCII letters, digits, '-' or '_'"
-            ),
+            format!("{what} {name:?} is invalid: use 1 to {MAX_NAME_LEN} ASCII letters, digits, '-' or '_'"),
         ))
     }
 }

@@ -28,10 +28,7 @@ enum Seen {
 
 /// Starts a node of the `memory://three-nodes` cluster, and a task that
 /// reports everything it sees on `report`, prefixed with its name.
-async fn start(
-    name: &str,
-    report: mpsc::UnboundedSender<(NodeId, Seen)>,
-) -> coord::Result<Coordinator> {
+async fn start(name: &str, report: mpsc::UnboundedSender<(NodeId, Seen)>) -> coord::Result<Coordinator> {
     let node = Coordinator::builder()
         .node_id(name)
         .namespace("demo")
@@ -76,9 +73,7 @@ async fn until(
     let waited = timeout(STEP_DEADLINE, async {
         while let Some((node, seen)) = reports.recv().await {
             match &seen {
-                Seen::Member(MemberEvent::Joined {
-                    node: peer, meta, ..
-                }) => {
+                Seen::Member(MemberEvent::Joined { node: peer, meta, .. }) => {
                     println!(
                         "[{node}] {peer} joined (roles {:?}, version {})",
                         meta.roles, meta.version
@@ -147,10 +142,7 @@ async fn main() -> coord::Result<()> {
     println!("\nmx2 sends a push notification route to mx3 alone");
     let push = Event::custom(1, "push: account 42, subscription 7");
     mx2.send_to(mx3.node_id(), push.clone()).await?;
-    until(&mut reports, "directed send", |_, seen| {
-        received(seen, &push)
-    })
-    .await;
+    until(&mut reports, "directed send", |_, seen| received(seen, &push)).await;
 
     println!("\nmx3 blocks an IP address for the whole cluster");
     let block = Event::IpBlocked {
@@ -175,10 +167,7 @@ async fn main() -> coord::Result<()> {
     .await;
     println!(
         "mx1 now sees: {:?}",
-        mx1.members()
-            .iter()
-            .map(|m| (&m.node, m.state))
-            .collect::<Vec<_>>()
+        mx1.members().iter().map(|m| (&m.node, m.state)).collect::<Vec<_>>()
     );
 
     let stats = mx1.stats();

@@ -95,9 +95,7 @@ impl BackendUri {
         let backend = BACKENDS.iter().find(|b| b.scheme == scheme);
         if backend.is_none() {
             let why = if PLANNED.contains(&scheme.as_str()) {
-                format!(
-                    "the `{scheme}` backend is planned but not implemented yet, so this build cannot start it"
-                )
+                format!("the `{scheme}` backend is planned but not implemented yet, so this build cannot start it")
             } else {
                 format!("unknown backend scheme `{scheme}`")
             };
@@ -115,11 +113,7 @@ impl BackendUri {
             profile: None,
             params: Vec::new(),
         };
-        for pair in query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter(|p| !p.is_empty())
-        {
+        for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
             let Some((key, value)) = pair.split_once('=') else {
                 return Err(config_error(format!(
                     "URI parameter `{}` has no value: write key=value",
@@ -141,20 +135,15 @@ impl BackendUri {
             "node-id" => self.node_id.replace(NodeId::new(value)?).is_some(),
             "namespace" => self.namespace.replace(Namespace::new(value)?).is_some(),
             _ => {
-                let deserializer =
-                    serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value);
+                let deserializer = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value);
                 let profile = Profile::deserialize(deserializer).map_err(|_| {
-                    config_error(format!(
-                        "URI parameter `profile` is {value:?}: use `fast` or `default`"
-                    ))
+                    config_error(format!("URI parameter `profile` is {value:?}: use `fast` or `default`"))
                 })?;
                 self.profile.replace(profile).is_some()
             }
         };
         if duplicate {
-            return Err(config_error(format!(
-                "URI parameter `{key}` is given twice: keep one"
-            )));
+            return Err(config_error(format!("URI parameter `{key}` is given twice: keep one")));
         }
         Ok(())
     }
@@ -229,11 +218,7 @@ impl fmt::Display for BackendUri {
         for (i, (key, value)) in pairs.enumerate() {
             let sep = if i == 0 { '?' } else { '&' };
             // Parameter values may be credentials of a backend: never shown.
-            let value = if FACADE_PARAMS.contains(&key) {
-                value
-            } else {
-                "…"
-            };
+            let value = if FACADE_PARAMS.contains(&key) { value } else { "…" };
             write!(f, "{sep}{key}={value}")?;
         }
         Ok(())
@@ -278,9 +263,7 @@ fn percent_decode(text: &str) -> Result<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
             let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
                 return Err(config_error(format!(
                     "URI part {text:?} has a bad %-escape: write % followed by two hex digits"
@@ -293,8 +276,7 @@ fn percent_decode(text: &str) -> Result<String> {
             i += 1;
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| config_error(format!("URI part {text:?} decodes to invalid UTF-8")))
+    String::from_utf8(out).map_err(|_| config_error(format!("URI part {text:?} decodes to invalid UTF-8")))
 }
 
 /// `memory://<name>`: the process-wide in-memory network of that name.
@@ -323,8 +305,7 @@ mod tests {
 
     #[test]
     fn parses_scheme_target_and_facade_parameters() {
-        let uri = BackendUri::parse("MEMORY://cluster-a?node-id=mx1&namespace=mail&profile=fast")
-            .unwrap();
+        let uri = BackendUri::parse("MEMORY://cluster-a?node-id=mx1&namespace=mail&profile=fast").unwrap();
         assert_eq!(uri.scheme(), "memory");
         assert_eq!(uri.target(), "cluster-a");
         assert_eq!(uri.node_id().map(NodeId::as_str), Some("mx1"));
@@ -350,10 +331,7 @@ mod tests {
     fn unknown_scheme_names_the_scheme_and_the_available_ones() {
         let err = BackendUri::parse("foo://x").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
-        assert_eq!(
-            err.message(),
-            "unknown backend scheme `foo`: use one of memory"
-        );
+        assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory");
     }
 
     #[test]
@@ -381,10 +359,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("redis://u:pw@h:6379/0?x=1"),
-            "redis://u:***@h:6379/0?x=1"
-        );
+        assert_eq!(redact("redis://u:pw@h:6379/0?x=1"), "redis://u:***@h:6379/0?x=1");
         assert_eq!(redact("redis://tok@h"), "redis://tok@h");
         assert_eq!(redact("memory://a"), "memory://a");
         let err = BackendUri::parse("nope:pw@host").unwrap_err();
@@ -397,22 +372,11 @@ mod tests {
             panic!("an empty memory network name was accepted");
         };
         assert!(err.message().contains("not a network name"), "{err}");
-        let Err(err) = BackendUri::parse("memory://a?tls=1")
-            .unwrap()
-            .connect()
-            .await
-        else {
+        let Err(err) = BackendUri::parse("memory://a?tls=1").unwrap().connect().await else {
             panic!("an unknown memory parameter was accepted");
         };
-        assert!(
-            err.message().contains("unknown URI parameter `tls`"),
-            "{err}"
-        );
-        let transport = BackendUri::parse("memory://a")
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        assert!(err.message().contains("unknown URI parameter `tls`"), "{err}");
+        let transport = BackendUri::parse("memory://a").unwrap().connect().await.unwrap();
         assert_eq!(transport.capabilities_dyn().backend, "memory");
     }
 }

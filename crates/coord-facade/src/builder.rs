@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use coord_core::engine::{BatchConfig, HealthConfig, InboxConfig, OutboxConfig};
 use coord_core::membership::MembershipConfig;
-use coord_core::{
-    Error, ErrorKind, Namespace, Node, NodeConfig, NodeId, Profile, Result, Secret, TransportDyn,
-};
+use coord_core::{Error, ErrorKind, Namespace, Node, NodeConfig, NodeId, Profile, Result, Secret, TransportDyn};
 
 use crate::backend::BackendUri;
 use crate::config::CoordinatorConfig;
@@ -77,10 +75,7 @@ impl fmt::Debug for Builder {
             .field("uri", &self.uri)
             .field(
                 "transport",
-                &self
-                    .transport
-                    .as_ref()
-                    .map(|t| t.capabilities_dyn().backend),
+                &self.transport.as_ref().map(|t| t.capabilities_dyn().backend),
             )
             .finish_non_exhaustive()
     }
@@ -261,16 +256,11 @@ impl Builder {
         }
         if self.uri.is_some() && self.transport.is_some() {
             return Err(config_error(
-                "both a backend URI and a transport are set: keep one of `.uri(..)` and `.transport(..)`"
-                    .to_owned(),
+                "both a backend URI and a transport are set: keep one of `.uri(..)` and `.transport(..)`".to_owned(),
             ));
         }
         let uri = self.uri.as_ref();
-        let node_id = self.merge(
-            "node-id",
-            self.node_id.as_ref(),
-            uri.and_then(BackendUri::node_id),
-        )?;
+        let node_id = self.merge("node-id", self.node_id.as_ref(), uri.and_then(BackendUri::node_id))?;
         let Some(node_id) = node_id else {
             return Err(config_error(match self.origin {
                 Origin::Builder => {
@@ -290,15 +280,10 @@ impl Builder {
             (None, Some(transport)) => Backend::Transport(transport.clone()),
             (None, None) => {
                 return Err(config_error(match self.origin {
-                    Origin::Config => {
-                        "`coordinator.backend` is missing: set it to a backend URI such as \
+                    Origin::Config => "`coordinator.backend` is missing: set it to a backend URI such as \
                                        \"memory://cluster-a\""
-                            .to_owned()
-                    }
-                    _ => {
-                        "no backend is set: call `.uri(\"memory://cluster-a\")` or `.transport(..)`"
-                            .to_owned()
-                    }
+                        .to_owned(),
+                    _ => "no backend is set: call `.uri(\"memory://cluster-a\")` or `.transport(..)`".to_owned(),
                 }));
             }
         };
@@ -307,11 +292,7 @@ impl Builder {
             self.namespace.as_ref(),
             uri.and_then(BackendUri::namespace),
         )?;
-        let profile = self.merge(
-            "profile",
-            self.profile.as_ref(),
-            uri.and_then(|u| u.profile()).as_ref(),
-        )?;
+        let profile = self.merge("profile", self.profile.as_ref(), uri.and_then(|u| u.profile()).as_ref())?;
 
         let mut config = NodeConfig::new(node_id);
         config.namespace = namespace.unwrap_or_default();
@@ -330,9 +311,7 @@ impl Builder {
         config.labels = self.labels.clone();
         config.validate().map_err(|error| match self.origin {
             // The engine names keys relative to the `[coordinator]` table.
-            Origin::Config => {
-                config_error(format!("in the `[coordinator]` table: {}", error.message()))
-            }
+            Origin::Config => config_error(format!("in the `[coordinator]` table: {}", error.message())),
             _ => error,
         })?;
         Ok(Prepared { config, backend })

@@ -112,13 +112,8 @@ impl Config {
     /// `Config`, with a message that names the key (its line and column for
     /// syntax and type errors) and says what to write instead.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Config = toml::from_str(text).map_err(|error| {
-            Error::new(
-                ErrorKind::Config,
-                "config",
-                describe_toml_error(text, &error),
-            )
-        })?;
+        let config: Config = toml::from_str(text)
+            .map_err(|error| Error::new(ErrorKind::Config, "config", describe_toml_error(text, &error)))?;
         config.validate()?;
         Ok(config)
     }
@@ -231,33 +226,18 @@ probe-misses = 5
         let config = Config::from_toml(FULL).unwrap();
         let c = &config.coordinator;
         assert_eq!(c.node_id.as_ref().map(NodeId::as_str), Some("mx1"));
-        assert_eq!(
-            c.namespace.as_ref().map(Namespace::as_str),
-            Some("mail-prod")
-        );
-        assert_eq!(
-            c.secret,
-            Some(Secret::new("at-least-16-bytes-of-random").unwrap())
-        );
+        assert_eq!(c.namespace.as_ref().map(Namespace::as_str), Some("mail-prod"));
+        assert_eq!(c.secret, Some(Secret::new("at-least-16-bytes-of-random").unwrap()));
         let backend = c.backend.as_ref().unwrap();
-        assert_eq!(
-            (backend.scheme(), backend.target()),
-            ("memory", "cluster-a")
-        );
+        assert_eq!((backend.scheme(), backend.target()), ("memory", "cluster-a"));
         assert_eq!(c.version, "1.4.2");
         assert_eq!(c.roles, ["imap", "smtp-in"]);
         assert_eq!(c.addresses, ["10.0.0.1:143"]);
         assert_eq!(c.labels.get("zone").map(String::as_str), Some("eu-1"));
         let membership = c.membership.as_ref().unwrap();
         assert_eq!(membership.profile, Profile::Fast);
-        assert_eq!(
-            membership.heartbeat_interval,
-            Some(Duration::from_millis(100))
-        );
-        assert_eq!(
-            membership.acceptable_pause,
-            Some(Duration::from_millis(1500))
-        );
+        assert_eq!(membership.heartbeat_interval, Some(Duration::from_millis(100)));
+        assert_eq!(membership.acceptable_pause, Some(Duration::from_millis(1500)));
         assert_eq!(membership.phi_threshold, None);
         assert_eq!(c.outbox.capacity, 100);
         assert_eq!(c.outbox.enqueue_timeout, Duration::from_millis(250));
@@ -273,24 +253,17 @@ probe-misses = 5
 
     #[test]
     fn minimal_config_takes_the_engine_defaults() {
-        let config =
-            Config::from_toml("[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n")
-                .unwrap();
+        let config = Config::from_toml("[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n").unwrap();
         let c = &config.coordinator;
         assert!(c.secret.is_none() && c.namespace.is_none() && c.membership.is_none());
-        assert_eq!(
-            c.outbox.enqueue_timeout,
-            OutboxConfig::default().enqueue_timeout
-        );
+        assert_eq!(c.outbox.enqueue_timeout, OutboxConfig::default().enqueue_timeout);
         assert_eq!(c.health.probe_misses, HealthConfig::default().probe_misses);
     }
 
     #[test]
     fn node_id_may_come_from_the_backend_uri() {
         Config::from_toml("[coordinator]\nbackend = \"memory://a?node-id=mx1\"\n").unwrap();
-        let message = config_error(
-            "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a?node-id=mx2\"\n",
-        );
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a?node-id=mx2\"\n");
         assert_eq!(
             message,
             "`coordinator.node-id` is \"mx1\" but the backend URI's `node-id` parameter is \"mx2\": keep one"
@@ -299,9 +272,7 @@ probe-misses = 5
 
     #[test]
     fn profile_may_come_from_the_backend_uri() {
-        let config =
-            Config::from_toml("[coordinator]\nbackend = \"memory://a?node-id=mx1&profile=fast\"\n")
-                .unwrap();
+        let config = Config::from_toml("[coordinator]\nbackend = \"memory://a?node-id=mx1&profile=fast\"\n").unwrap();
         let prepared = Builder::from_config(&config.coordinator).prepare().unwrap();
         assert_eq!(prepared.config.membership.profile, Profile::Fast);
         assert_eq!(prepared.config.node_id.as_str(), "mx1");
@@ -329,24 +300,16 @@ probe-misses = 5
     #[test]
     fn missing_backend_names_the_key_and_the_fix() {
         let message = config_error("[coordinator]\nnode-id = \"mx1\"\n");
-        assert!(
-            message.starts_with("`coordinator.backend` is missing"),
-            "{message}"
-        );
+        assert!(message.starts_with("`coordinator.backend` is missing"), "{message}");
         assert!(message.contains("memory://"), "{message}");
     }
 
     #[test]
     fn unknown_key_error_names_the_key_and_where_it_is() {
-        let message = config_error(
-            "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\nnode_id = \"x\"\n",
-        );
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\nnode_id = \"x\"\n");
         assert!(message.contains("unknown field `node_id`"), "{message}");
         assert!(message.contains("line 4"), "{message}");
-        assert!(
-            message.contains("`node-id`"),
-            "the expected keys are listed: {message}"
-        );
+        assert!(message.contains("`node-id`"), "the expected keys are listed: {message}");
 
         let message = config_error(
             "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.outbox]\ncapasity = 1\n",
@@ -377,14 +340,9 @@ probe-misses = 5
         );
         assert!(message.contains("line 3"), "{message}");
 
-        let message = config_error(
-            "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\nsecret = \"short\"\n",
-        );
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\nsecret = \"short\"\n");
         assert!(message.contains("secret is 5 bytes long"), "{message}");
-        assert!(
-            !message.contains("short\""),
-            "the secret is not echoed: {message}"
-        );
+        assert!(!message.contains("short\""), "the secret is not echoed: {message}");
 
         let message = config_error(
             "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.outbox]\ncapacity = 0\n",
@@ -398,8 +356,7 @@ probe-misses = 5
     #[test]
     fn debug_redacts_the_secret_and_backend_credentials() {
         let mut config = Config::from_toml(FULL).unwrap();
-        config.coordinator.backend =
-            Some(BackendUri::parse("memory://cluster-a?token=hunter2hunter2").unwrap());
+        config.coordinator.backend = Some(BackendUri::parse("memory://cluster-a?token=hunter2hunter2").unwrap());
         let shown = format!("{config:?} {config:#?}");
         assert!(!shown.contains("at-least-16-bytes-of-random"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");

@@ -20,16 +20,14 @@ pub use coordinator::Coordinator;
 /// add a layer of conversion for callers to unwrap.
 pub use coord_core::{Error, ErrorKind, Result};
 
-pub use coord_core::engine::{
-    BatchConfig, DropReason, HealthConfig, InboxConfig, OutboxConfig, StatsSnapshot,
-};
+pub use coord_core::engine::{BatchConfig, DropReason, HealthConfig, InboxConfig, OutboxConfig, StatsSnapshot};
 pub use coord_core::membership::{DetectorSettings, MembershipConfig};
 pub use coord_core::transport::TransportHealth;
 pub use coord_core::wire::NodeMeta;
 pub use coord_core::{
-    CacheKind, Capabilities, Channel, DataTypes, Delivery, Event, Feed, Health, HealthStatus,
-    Incoming, Invalidation, LagReason, Lagged, Member, MemberEvent, MemberState, Namespace, Node,
-    NodeConfig, NodeId, Profile, QueueEvent, Reload, Secret, StateChange, Transport, TransportDyn,
+    CacheKind, Capabilities, Channel, DataTypes, Delivery, Event, Feed, Health, HealthStatus, Incoming, Invalidation,
+    LagReason, Lagged, Member, MemberEvent, MemberState, Namespace, Node, NodeConfig, NodeId, Profile, QueueEvent,
+    Reload, Secret, StateChange, Transport, TransportDyn,
 };
 
 /// The in-memory backend (`memory://<name>`): many nodes in one process, with

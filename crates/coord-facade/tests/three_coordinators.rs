@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use coord::{
-    Config, Coordinator, DataTypes, ErrorKind, Event, Feed, Incoming, MemberEvent, MemberState,
-    NodeId, Profile,
+    Config, Coordinator, DataTypes, ErrorKind, Event, Feed, Incoming, MemberEvent, MemberState, NodeId, Profile,
 };
 use futures::StreamExt;
 use tokio::time::timeout;
@@ -18,10 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 /// A memory network name no other test (or test run) uses.
 fn fresh_network() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     format!(
         "facade-{}-{nanos}-{}",
         std::process::id(),
@@ -52,9 +48,7 @@ async fn joins(feed: &mut Feed<MemberEvent>, expected: &[&str]) {
     let mut missing: BTreeSet<NodeId> = expected.iter().map(|n| id(n)).collect();
     timeout(DEADLINE, async {
         while !missing.is_empty() {
-            if let MemberEvent::Joined { node, .. } =
-                feed.next().await.expect("the feed ended early")
-            {
+            if let MemberEvent::Joined { node, .. } = feed.next().await.expect("the feed ended early") {
                 missing.remove(&node);
             }
         }
@@ -119,20 +113,14 @@ async fn three_coordinators_exchange_events_see_joins_and_leave() {
     let mut c_members = c.membership();
     let mut c_inbox = c.subscribe();
 
-    assert_eq!(
-        (a.node_id(), b.node_id(), c.node_id()),
-        (&id("a"), &id("b"), &id("c"))
-    );
+    assert_eq!((a.node_id(), b.node_id(), c.node_id()), (&id("a"), &id("b"), &id("c")));
     assert_eq!(c.backend(), "memory");
 
     joins(&mut a_members, &["b", "c"]).await;
     joins(&mut b_members, &["a", "c"]).await;
     joins(&mut c_members, &["a", "b"]).await;
     let alive: Vec<_> = a.members().into_iter().map(|m| (m.node, m.state)).collect();
-    assert_eq!(
-        alive,
-        [(id("b"), MemberState::Alive), (id("c"), MemberState::Alive)]
-    );
+    assert_eq!(alive, [(id("b"), MemberState::Alive), (id("c"), MemberState::Alive)]);
 
     // A broadcast reaches both others, not the sender.
     let change = Event::state_change(42, 7, DataTypes::EMAIL | DataTypes::MAILBOX);
@@ -168,10 +156,7 @@ async fn three_coordinators_exchange_events_see_joins_and_leave() {
     c.shutdown().await.unwrap();
     left(&mut a_members, &id("c")).await;
     left(&mut b_members, &id("c")).await;
-    assert_eq!(
-        c.broadcast(change.clone()).await.unwrap_err().kind(),
-        ErrorKind::Closed
-    );
+    assert_eq!(c.broadcast(change.clone()).await.unwrap_err().kind(), ErrorKind::Closed);
     assert_eq!(c.health().status, coord::HealthStatus::Down);
     let err = a.send_to(&id("c"), push).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownNode, "{err}");
@@ -185,9 +170,7 @@ async fn three_coordinators_exchange_events_see_joins_and_leave() {
 
 #[tokio::test]
 async fn from_uri_requires_a_node_id_and_a_known_scheme() {
-    let err = Coordinator::from_uri("memory://somewhere")
-        .await
-        .unwrap_err();
+    let err = Coordinator::from_uri("memory://somewhere").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(
         err.message(),
@@ -195,58 +178,34 @@ async fn from_uri_requires_a_node_id_and_a_known_scheme() {
          memory://cluster-a?node-id=mx1"
     );
 
-    let err = Coordinator::from_uri("foo://x?node-id=mx1")
-        .await
-        .unwrap_err();
+    let err = Coordinator::from_uri("foo://x?node-id=mx1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert_eq!(
-        err.message(),
-        "unknown backend scheme `foo`: use one of memory"
-    );
+    assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory");
 
     let err = Coordinator::from_uri("kafka://127.0.0.1:9092?node-id=mx1")
         .await
         .unwrap_err();
-    assert!(
-        err.message().contains("`kafka` backend is planned"),
-        "{err}"
-    );
+    assert!(err.message().contains("`kafka` backend is planned"), "{err}");
 
     let err = Coordinator::from_uri("memory://x?node-id=mx1&colour=blue")
         .await
         .unwrap_err();
-    assert!(
-        err.message().contains("unknown URI parameter `colour`"),
-        "{err}"
-    );
+    assert!(err.message().contains("unknown URI parameter `colour`"), "{err}");
 
-    let err = Coordinator::from_uri("memory://x?node-id=a.b")
-        .await
-        .unwrap_err();
-    assert!(
-        err.message().contains("node id \"a.b\" is invalid"),
-        "{err}"
-    );
+    let err = Coordinator::from_uri("memory://x?node-id=a.b").await.unwrap_err();
+    assert!(err.message().contains("node id \"a.b\" is invalid"), "{err}");
     assert!(!err.is_temporary());
 }
 
 #[tokio::test]
 async fn builder_errors_name_the_method_and_the_fix() {
-    let err = Coordinator::builder()
-        .uri("memory://x")
-        .start()
-        .await
-        .unwrap_err();
+    let err = Coordinator::builder().uri("memory://x").start().await.unwrap_err();
     assert_eq!(
         err.message(),
         "the node id is missing: call `.node_id(..)` with this node's unique name"
     );
 
-    let err = Coordinator::builder()
-        .node_id("mx1")
-        .start()
-        .await
-        .unwrap_err();
+    let err = Coordinator::builder().node_id("mx1").start().await.unwrap_err();
     assert_eq!(
         err.message(),
         "no backend is set: call `.uri(\"memory://cluster-a\")` or `.transport(..)`"
@@ -259,10 +218,7 @@ async fn builder_errors_name_the_method_and_the_fix() {
         .start()
         .await
         .unwrap_err();
-    assert!(
-        err.message().contains("node id \"not valid\" is invalid"),
-        "{err}"
-    );
+    assert!(err.message().contains("node id \"not valid\" is invalid"), "{err}");
 
     let err = Coordinator::builder()
         .node_id("mx1")
@@ -284,8 +240,7 @@ async fn builder_errors_name_the_method_and_the_fix() {
         .await
         .unwrap_err();
     assert!(
-        err.message()
-            .starts_with("both a backend URI and a transport are set"),
+        err.message().starts_with("both a backend URI and a transport are set"),
         "{err}"
     );
 }

@@ -45,7 +45,9 @@ pub async fn b5_broadcast(fx: &dyn Fixture) -> CaseResult {
                 .iter()
                 .filter_map(|item| match item {
                     Incoming::Event(d) => match &d.event {
-                        Event::Custom { kind, payload: p } if *p != payload(u64::from(*kind), size(u64::from(*kind))) => {
+                        Event::Custom { kind, payload: p }
+                            if *p != payload(u64::from(*kind), size(u64::from(*kind))) =>
+                        {
                             Some(u64::from(*kind))
                         }
                         _ => None,
@@ -54,7 +56,11 @@ pub async fn b5_broadcast(fx: &dyn Fixture) -> CaseResult {
                 })
                 .collect()
         });
-        ensure!(corrupt.is_empty(), "{}: payloads differ for ids {corrupt:?}", receiver.id());
+        ensure!(
+            corrupt.is_empty(),
+            "{}: payloads differ for ids {corrupt:?}",
+            receiver.id()
+        );
     }
     cluster.shutdown().await;
     Ok(format!("{N} events × 2 receivers, sizes 0 to {near_max} bytes"))
@@ -79,10 +85,17 @@ pub async fn b6_order(fx: &dyn Fixture) -> CaseResult {
         result?;
     }
     let total = SENDERS as u64 * PER_SENDER;
-    wait_for("all 10,000 events", Duration::from_secs(60), || receiver.ids_from(None).len() as u64 >= total).await.ok();
+    wait_for("all 10,000 events", Duration::from_secs(60), || {
+        receiver.ids_from(None).len() as u64 >= total
+    })
+    .await
+    .ok();
     for sender in &cluster.peers[..SENDERS] {
         if let Some(problem) = sequence_problems(&receiver.ids_from(Some(sender.id())), PER_SENDER) {
-            return Err(crate::harness::Verdict::Fail(format!("from {}: {problem}", sender.id())));
+            return Err(crate::harness::Verdict::Fail(format!(
+                "from {}: {problem}",
+                sender.id()
+            )));
         }
     }
     cluster.shutdown().await;
@@ -98,14 +111,29 @@ pub async fn b7_isolation(fx: &dyn Fixture) -> CaseResult {
         x.peers[0].node.broadcast(tagged(id, 8)).await?;
     }
     y.peers[0].node.broadcast(tagged(1000, 8)).await?;
-    wait_for("cluster x's events inside x", Duration::from_secs(10), || x.peers[1].ids_from(None).len() >= 100).await?;
-    wait_for("cluster y's marker inside y", Duration::from_secs(10), || !y.peers[1].ids_from(None).is_empty()).await?;
+    wait_for("cluster x's events inside x", Duration::from_secs(10), || {
+        x.peers[1].ids_from(None).len() >= 100
+    })
+    .await?;
+    wait_for("cluster y's marker inside y", Duration::from_secs(10), || {
+        !y.peers[1].ids_from(None).is_empty()
+    })
+    .await?;
     let leaked_y = y.peers[1].ids_from(None);
-    ensure!(leaked_y == vec![1000], "cluster y received {leaked_y:?}, expected only its own marker");
+    ensure!(
+        leaked_y == vec![1000],
+        "cluster y received {leaked_y:?}, expected only its own marker"
+    );
     let x_members = x.peers[0].node.members().len();
-    ensure!(x_members == 1, "a node of cluster x knows {x_members} members, expected 1 (its peer only)");
+    ensure!(
+        x_members == 1,
+        "a node of cluster x knows {x_members} members, expected 1 (its peer only)"
+    );
     let y_members = y.peers[0].node.members().len();
-    ensure!(y_members == 1, "a node of cluster y knows {y_members} members, expected 1 (its peer only)");
+    ensure!(
+        y_members == 1,
+        "a node of cluster y knows {y_members} members, expected 1 (its peer only)"
+    );
     x.shutdown().await;
     y.shutdown().await;
     Ok("no event or heartbeat crossed namespaces".into())
@@ -114,15 +142,22 @@ pub async fn b7_isolation(fx: &dyn Fixture) -> CaseResult {
 /// B8. Own broadcasts are not delivered back to the sender.
 pub async fn b8_no_echo(fx: &dyn Fixture) -> CaseResult {
     let cluster = Cluster::start(fx, 2, |_| {}).await?;
-    let [a, b] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [a, b] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     for id in 0..10 {
         a.node.broadcast(tagged(id, 8)).await?;
     }
-    wait_for("the other node to get all 10", Duration::from_secs(10), || b.ids_from(None).len() >= 10).await?;
-    b.node.broadcast(tagged(99, 8)).await?;
-    wait_for("the sender to get the other node's marker", Duration::from_secs(10), || {
-        a.ids_from(None).contains(&99)
+    wait_for("the other node to get all 10", Duration::from_secs(10), || {
+        b.ids_from(None).len() >= 10
     })
+    .await?;
+    b.node.broadcast(tagged(99, 8)).await?;
+    wait_for(
+        "the sender to get the other node's marker",
+        Duration::from_secs(10),
+        || a.ids_from(None).contains(&99),
+    )
     .await?;
     let own = a.ids_from(Some(a.id()));
     ensure!(own.is_empty(), "the sender received its own events {own:?}");
@@ -135,29 +170,48 @@ pub async fn b8_no_echo(fx: &dyn Fixture) -> CaseResult {
 /// B9. Directed send reaches exactly its target; to an unknown node it is reported.
 pub async fn b9_directed(fx: &dyn Fixture) -> CaseResult {
     let cluster = Cluster::start(fx, 3, |_| {}).await?;
-    let [a, b, c] = &cluster.peers[..] else { unreachable!("three peers") };
+    let [a, b, c] = &cluster.peers[..] else {
+        unreachable!("three peers")
+    };
     const N: u64 = 50;
     for id in 0..N {
         a.node.send_to(b.id(), tagged(id, 8)).await?;
     }
-    wait_for("the target to get every directed event", Duration::from_secs(10), || b.ids_from(None).len() as u64 >= N)
-        .await?;
-    let directed = b.received.with(|items| items.iter().all(|i| matches!(i, Incoming::Event(d) if d.directed)));
+    wait_for(
+        "the target to get every directed event",
+        Duration::from_secs(10),
+        || b.ids_from(None).len() as u64 >= N,
+    )
+    .await?;
+    let directed = b
+        .received
+        .with(|items| items.iter().all(|i| matches!(i, Incoming::Event(d) if d.directed)));
     ensure!(directed, "the target got events not marked directed");
-    ensure!(b.ids_from(None) == (0..N).collect::<Vec<_>>(), "directed events lost or reordered");
+    ensure!(
+        b.ids_from(None) == (0..N).collect::<Vec<_>>(),
+        "directed events lost or reordered"
+    );
     a.node.broadcast(tagged(1000, 8)).await?;
-    wait_for("the bystander to get a later broadcast", Duration::from_secs(10), || c.ids_from(None).contains(&1000))
-        .await?;
+    wait_for(
+        "the bystander to get a later broadcast",
+        Duration::from_secs(10),
+        || c.ids_from(None).contains(&1000),
+    )
+    .await?;
     let leaked = c.ids_from(None);
     ensure!(leaked == vec![1000], "the bystander received {leaked:?}");
     let ghost = NodeId::new("ghost").expect("valid id");
     let error = a.node.send_to(&ghost, tagged(0, 0)).await;
     ensure!(
-        error.as_ref().is_err_and(|e| e.kind() == coord_core::ErrorKind::UnknownNode),
+        error
+            .as_ref()
+            .is_err_and(|e| e.kind() == coord_core::ErrorKind::UnknownNode),
         "send_to an unknown node returned {error:?}, not UnknownNode"
     );
     cluster.shutdown().await;
-    Ok(format!("{N} directed events reached only their target; unknown node reported"))
+    Ok(format!(
+        "{N} directed events reached only their target; unknown node reported"
+    ))
 }
 
 /// B10. Fan-out: 3 senders × 5,000 events to 5 receivers, nothing lost on loopback.
@@ -202,23 +256,34 @@ pub async fn b11_batching(fx: &dyn Fixture) -> CaseResult {
     // The receiving test subscriber may fall behind a burst this size; its
     // queue holds the whole burst so that only the transport could lose events.
     let cluster = Cluster::start(fx, 2, |c| c.inbox.subscriber_capacity = N as usize).await?;
-    let [a, b] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [a, b] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     let before = a.node.stats();
     let start = tokio::time::Instant::now();
     for id in 0..N {
         a.node.broadcast(tagged(id, 4)).await?;
     }
-    wait_for("all 100,000 events", Duration::from_secs(60), || b.ids_from(None).len() as u64 >= N).await.ok();
+    wait_for("all 100,000 events", Duration::from_secs(60), || {
+        b.ids_from(None).len() as u64 >= N
+    })
+    .await
+    .ok();
     let took = start.elapsed();
     if let Some(problem) = sequence_problems(&b.ids_from(None), N) {
         let dropped = b.node.stats().dropped;
-        return Err(crate::harness::Verdict::Fail(format!("{problem}; receiver drop counters {dropped:?}")));
+        return Err(crate::harness::Verdict::Fail(format!(
+            "{problem}; receiver drop counters {dropped:?}"
+        )));
     }
     let after = a.node.stats();
     let control = after.heartbeats_sent - before.heartbeats_sent;
     let frames = (after.frames_sent - before.frames_sent).saturating_sub(control);
     ensure!(frames > 0, "no event frame counted as sent");
-    ensure!(frames * 10 <= N, "{N} events went out in {frames} frames: batching is not working");
+    ensure!(
+        frames * 10 <= N,
+        "{N} events went out in {frames} frames: batching is not working"
+    );
     cluster.shutdown().await;
     Ok(format!(
         "{N} events in ~{frames} frames ({:.0} events/frame), {} ms end to end",

@@ -13,7 +13,9 @@ use crate::harness::{CaseResult, Cluster, count, ensure, faults, sequence_proble
 pub async fn e19_server_restart(fx: &dyn Fixture) -> CaseResult {
     let faults = faults(fx, "server_control", |f: &Features| f.server_control)?;
     let cluster = Cluster::start(fx, 2, |_| {}).await?;
-    let [sender, receiver] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [sender, receiver] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     const PHASE: u64 = 2500;
     let mut next = 0u64;
     let mut outages = Vec::new();
@@ -30,7 +32,10 @@ pub async fn e19_server_restart(fx: &dyn Fixture) -> CaseResult {
         tokio::time::sleep(Duration::from_millis(300)).await;
         faults.server_up().await?;
         let healed = wait_for("both nodes healthy after the restart", Duration::from_secs(60), || {
-            cluster.peers.iter().all(|p| p.node.health().status == HealthStatus::Healthy)
+            cluster
+                .peers
+                .iter()
+                .all(|p| p.node.health().status == HealthStatus::Healthy)
         })
         .await?;
         outages.push(healed.as_millis());
@@ -63,7 +68,9 @@ pub async fn e19_server_restart(fx: &dyn Fixture) -> CaseResult {
     ensure!(lags >= 2, "{lags} transport Lagged markers for 2 outages");
     let got = receiver.ids_from(None).len();
     cluster.shutdown().await;
-    Ok(format!("{got}/{next} delivered, {lags} Lagged, healthy again after {outages:?} ms"))
+    Ok(format!(
+        "{got}/{next} delivered, {lags} Lagged, healthy again after {outages:?} ms"
+    ))
 }
 
 /// E20. A connection is cut for longer than the failure timeout: peers mark
@@ -85,22 +92,36 @@ pub async fn e20_cut(fx: &dyn Fixture) -> CaseResult {
         others.iter().all(|p| p.sees(cut.id(), MemberState::Alive))
     })
     .await?;
-    wait_for("the cut node to see the others alive again", Duration::from_secs(10), || {
-        others.iter().all(|p| cut.sees(p.id(), MemberState::Alive))
-    })
+    wait_for(
+        "the cut node to see the others alive again",
+        Duration::from_secs(10),
+        || others.iter().all(|p| cut.sees(p.id(), MemberState::Alive)),
+    )
     .await?;
     for observer in others {
         let events = observer.events_about(cut.id());
         let (f, r) = (count(&events, "failed"), count(&events, "recovered"));
-        ensure!(f == 1 && r == 1, "{} saw failed ×{f}, recovered ×{r} for the cut node: {events:?}", observer.id());
+        ensure!(
+            f == 1 && r == 1,
+            "{} saw failed ×{f}, recovered ×{r} for the cut node: {events:?}",
+            observer.id()
+        );
     }
     for peer in others {
         let events = cut.events_about(peer.id());
         let (f, r) = (count(&events, "failed"), count(&events, "recovered"));
-        ensure!(f == 1 && r == 1, "the cut node saw failed ×{f}, recovered ×{r} for {}: {events:?}", peer.id());
+        ensure!(
+            f == 1 && r == 1,
+            "the cut node saw failed ×{f}, recovered ×{r} for {}: {events:?}",
+            peer.id()
+        );
     }
     cluster.shutdown().await;
-    Ok(format!("failed after {} ms, alive {} ms after healing", failed.as_millis(), healed.as_millis()))
+    Ok(format!(
+        "failed after {} ms, alive {} ms after healing",
+        failed.as_millis(),
+        healed.as_millis()
+    ))
 }
 
 /// E21. A "silent" subscription (connected, delivering nothing) is detected
@@ -108,11 +129,15 @@ pub async fn e20_cut(fx: &dyn Fixture) -> CaseResult {
 pub async fn e21_silent_subscription(fx: &dyn Fixture) -> CaseResult {
     let faults = faults(fx, "silent_subscriptions", |f: &Features| f.silent_subscriptions)?;
     let cluster = Cluster::start(fx, 2, |_| {}).await?;
-    let [sender, silent] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [sender, silent] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     faults.silence(silent.conn);
-    let healed = wait_for("the engine to re-make the silent subscriptions", Duration::from_secs(30), || {
-        silent.node.stats().resubscribes >= 1
-    })
+    let healed = wait_for(
+        "the engine to re-make the silent subscriptions",
+        Duration::from_secs(30),
+        || silent.node.stats().resubscribes >= 1,
+    )
     .await?;
     let marked = silent.received.with(|items| {
         items

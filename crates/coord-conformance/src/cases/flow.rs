@@ -16,7 +16,9 @@ pub async fn c12_slow_subscriber(fx: &dyn Fixture) -> CaseResult {
     const CAPACITY: usize = 256;
     const N: u64 = 2000;
     let cluster = Cluster::start(fx, 3, |c| c.inbox.subscriber_capacity = CAPACITY).await?;
-    let [sender, slow, other] = &cluster.peers[..] else { unreachable!("three peers") };
+    let [sender, slow, other] = &cluster.peers[..] else {
+        unreachable!("three peers")
+    };
     let never_read = slow.node.subscribe();
     for burst in 0..N / 100 {
         for id in burst * 100..(burst + 1) * 100 {
@@ -30,7 +32,10 @@ pub async fn c12_slow_subscriber(fx: &dyn Fixture) -> CaseResult {
     }
     for peer in [slow, other] {
         if let Some(problem) = sequence_problems(&peer.ids_from(None), N) {
-            return Err(crate::harness::Verdict::Fail(format!("reading subscriber of {}: {problem}", peer.id())));
+            return Err(crate::harness::Verdict::Fail(format!(
+                "reading subscriber of {}: {problem}",
+                peer.id()
+            )));
         }
     }
     let overflow = slow.node.stats().dropped(DropReason::SubscriberOverflow);
@@ -40,20 +45,30 @@ pub async fn c12_slow_subscriber(fx: &dyn Fixture) -> CaseResult {
         N - CAPACITY as u64
     );
     let outbox = sender.node.stats().dropped(DropReason::OutboxOverflow);
-    ensure!(outbox == 0, "the sender dropped {outbox} events although only a remote subscriber was slow");
+    ensure!(
+        outbox == 0,
+        "the sender dropped {outbox} events although only a remote subscriber was slow"
+    );
     slow.node.shutdown().await?;
     let held = tokio::time::timeout(Duration::from_secs(10), never_read.count())
         .await
         .map_err(|_| crate::harness::Verdict::Fail("the never-read stream did not end".into()))?;
-    ensure!(held <= CAPACITY, "the never-read queue held {held} items, above its bound {CAPACITY}");
+    ensure!(
+        held <= CAPACITY,
+        "the never-read queue held {held} items, above its bound {CAPACITY}"
+    );
     cluster.shutdown().await;
-    Ok(format!("never-read queue held {held}, {overflow} overflowed and counted; others got all {N}"))
+    Ok(format!(
+        "never-read queue held {held}, {overflow} overflowed and counted; others got all {N}"
+    ))
 }
 
 /// C13. A panicking or erroring application handler does not stall delivery.
 pub async fn c13_failing_handler(fx: &dyn Fixture) -> CaseResult {
     let cluster = Cluster::start(fx, 2, |_| {}).await?;
-    let [sender, receiver] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [sender, receiver] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     let mut doomed = receiver.node.subscribe();
     let handler = tokio::spawn(async move {
         if let Some(Incoming::Event(_)) = doomed.next().await {
@@ -78,20 +93,33 @@ pub async fn c13_failing_handler(fx: &dyn Fixture) -> CaseResult {
     for id in 0..N {
         sender.node.broadcast(tagged(id, 8)).await?;
     }
-    wait_for("delivery to continue after the handler panicked", Duration::from_secs(10), || {
-        receiver.ids_from(None).len() as u64 >= N
-    })
+    wait_for(
+        "delivery to continue after the handler panicked",
+        Duration::from_secs(10),
+        || receiver.ids_from(None).len() as u64 >= N,
+    )
     .await?;
-    ensure!(handler.await.is_err_and(|e| e.is_panic()), "the failing handler did not panic as set up");
+    ensure!(
+        handler.await.is_err_and(|e| e.is_panic()),
+        "the failing handler did not panic as set up"
+    );
     let late = Log::collect(receiver.node.subscribe());
     sender.node.broadcast(tagged(N, 8)).await?;
-    wait_for("a subscriber made after the panic to get events", Duration::from_secs(10), || {
-        late.with(|items| !items.is_empty())
-    })
+    wait_for(
+        "a subscriber made after the panic to get events",
+        Duration::from_secs(10),
+        || late.with(|items| !items.is_empty()),
+    )
     .await?;
     cluster.shutdown().await;
-    let failed = errors.await.map_err(|e| crate::harness::Verdict::Fail(format!("erroring handler task: {e}")))?;
-    ensure!(failed == N + 1, "the erroring handler saw {failed} events, expected {}", N + 1);
+    let failed = errors
+        .await
+        .map_err(|e| crate::harness::Verdict::Fail(format!("erroring handler task: {e}")))?;
+    ensure!(
+        failed == N + 1,
+        "the erroring handler saw {failed} events, expected {}",
+        N + 1
+    );
     Ok(format!("{N} events delivered past a panicking and an erroring handler"))
 }
 
@@ -105,8 +133,15 @@ pub async fn c14_gap(fx: &dyn Fixture) -> CaseResult {
         let envelope = forger.envelope(Body::Broadcast(vec![tagged(id, 4).encode()]), Some(seq));
         forger.send(&envelope, None).await?;
     }
-    wait_for("the six delivered events", Duration::from_secs(10), || receiver.ids_from(None).len() >= 6).await?;
-    ensure!(receiver.ids_from(None) == vec![0, 1, 2, 3, 4, 5], "events {:?}", receiver.ids_from(None));
+    wait_for("the six delivered events", Duration::from_secs(10), || {
+        receiver.ids_from(None).len() >= 6
+    })
+    .await?;
+    ensure!(
+        receiver.ids_from(None) == vec![0, 1, 2, 3, 4, 5],
+        "events {:?}",
+        receiver.ids_from(None)
+    );
     let lags: Vec<Lagged> = receiver.received.with(|items| {
         items
             .iter()
@@ -119,7 +154,9 @@ pub async fn c14_gap(fx: &dyn Fixture) -> CaseResult {
     ensure!(lags.len() == 2, "{} Lagged markers for 2 gaps: {lags:?}", lags.len());
     for lag in &lags {
         ensure!(
-            lag.reason == LagReason::Gap && lag.missed == Some(3) && lag.from.as_ref().is_some_and(|f| f.as_str() == "gappy"),
+            lag.reason == LagReason::Gap
+                && lag.missed == Some(3)
+                && lag.from.as_ref().is_some_and(|f| f.as_str() == "gappy"),
             "unexpected marker {lag:?}"
         );
     }

@@ -29,7 +29,11 @@ pub async fn a1_start(fx: &dyn Fixture) -> CaseResult {
     let result = tokio::time::timeout(Duration::from_secs(15), attempt).await;
     let took = start.elapsed();
     let error = match result {
-        Err(_) => return Err(Verdict::Fail("start against an unreachable server hung for 15 s".into())),
+        Err(_) => {
+            return Err(Verdict::Fail(
+                "start against an unreachable server hung for 15 s".into(),
+            ));
+        }
         Ok(Ok(node)) => {
             node.abort().await;
             return Err(Verdict::Fail("start against an unreachable server succeeded".into()));
@@ -42,7 +46,11 @@ pub async fn a1_start(fx: &dyn Fixture) -> CaseResult {
         "the error does not name the backend `{}`: {text}",
         fx.backend()
     );
-    ensure!(error.kind() == coord_core::ErrorKind::Unavailable, "error kind is {:?}, not Unavailable: {text}", error.kind());
+    ensure!(
+        error.kind() == coord_core::ErrorKind::Unavailable,
+        "error kind is {:?}, not Unavailable: {text}",
+        error.kind()
+    );
     Ok(format!("failed in {} ms: {text}", took.as_millis()))
 }
 
@@ -51,7 +59,10 @@ pub async fn a2_health(fx: &dyn Fixture) -> CaseResult {
     let faults = faults(fx, "server_control", |f: &Features| f.server_control)?;
     let cluster = Cluster::start(fx, 2, |_| {}).await?;
     let node = &cluster.peers[0].node;
-    wait_for("health to be Healthy", Duration::from_secs(10), || node.health().status == HealthStatus::Healthy).await?;
+    wait_for("health to be Healthy", Duration::from_secs(10), || {
+        node.health().status == HealthStatus::Healthy
+    })
+    .await?;
     faults.server_down().await?;
     let down = wait_for("health to report the outage", Duration::from_secs(30), || {
         let health = node.health();
@@ -66,7 +77,11 @@ pub async fn a2_health(fx: &dyn Fixture) -> CaseResult {
     })
     .await?;
     cluster.shutdown().await;
-    Ok(format!("outage seen after {} ms (\"{detail}\"), healthy again after {} ms", down.as_millis(), up.as_millis()))
+    Ok(format!(
+        "outage seen after {} ms (\"{detail}\"), healthy again after {} ms",
+        down.as_millis(),
+        up.as_millis()
+    ))
 }
 
 /// A3. Shutdown is idempotent, flushes queued events, sends `leave`, and ends
@@ -78,7 +93,9 @@ pub async fn a3_shutdown(fx: &dyn Fixture) -> CaseResult {
         }
     })
     .await?;
-    let [leaving, staying] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [leaving, staying] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     let never_read = leaving.node.subscribe();
     let never_read_members = leaving.node.member_events();
     const N: u64 = 200;
@@ -96,8 +113,14 @@ pub async fn a3_shutdown(fx: &dyn Fixture) -> CaseResult {
         staying.ids_from(None).len() as u64 >= N
     })
     .await?;
-    ensure!(staying.ids_from(None) == (0..N).collect::<Vec<_>>(), "events lost or reordered in the flush");
-    wait_for("`left` at the other node", Duration::from_secs(10), || staying.sees(leaving.id(), MemberState::Left)).await?;
+    ensure!(
+        staying.ids_from(None) == (0..N).collect::<Vec<_>>(),
+        "events lost or reordered in the flush"
+    );
+    wait_for("`left` at the other node", Duration::from_secs(10), || {
+        staying.sees(leaving.id(), MemberState::Left)
+    })
+    .await?;
     let ends = async {
         let items = never_read.collect::<Vec<Incoming>>().await;
         let members = never_read_members.collect::<Vec<_>>().await;
@@ -106,7 +129,10 @@ pub async fn a3_shutdown(fx: &dyn Fixture) -> CaseResult {
     let (items, _) = tokio::time::timeout(Duration::from_secs(10), ends)
         .await
         .map_err(|_| Verdict::Fail("a never-read stream did not end after shutdown".into()))?;
-    ensure!(items <= 16, "the never-read stream held {items} items, more than its capacity 16");
+    ensure!(
+        items <= 16,
+        "the never-read stream held {items} items, more than its capacity 16"
+    );
     cluster.shutdown().await;
     Ok(format!("{N} queued events flushed, leave seen, streams ended"))
 }
@@ -131,27 +157,54 @@ pub async fn a4_cycles(fx: &dyn Fixture) -> CaseResult {
         })?;
         peer.node.shutdown().await?;
     }
-    wait_for("tasks to return to their count before the cycles", Duration::from_secs(10), || {
-        tasks() <= tasks_before
-    })
+    wait_for(
+        "tasks to return to their count before the cycles",
+        Duration::from_secs(10),
+        || tasks() <= tasks_before,
+    )
     .await
-    .map_err(|_| Verdict::Fail(format!("{} tasks alive after 10 cycles, {tasks_before} before", tasks())))?;
-    wait_for("open file descriptors to return to their count", Duration::from_secs(10), || fds() <= fds_before)
-        .await
-        .map_err(|_| Verdict::Fail(format!("{} file descriptors open after 10 cycles, {fds_before} before", fds())))?;
+    .map_err(|_| {
+        Verdict::Fail(format!(
+            "{} tasks alive after 10 cycles, {tasks_before} before",
+            tasks()
+        ))
+    })?;
+    wait_for(
+        "open file descriptors to return to their count",
+        Duration::from_secs(10),
+        || fds() <= fds_before,
+    )
+    .await
+    .map_err(|_| {
+        Verdict::Fail(format!(
+            "{} file descriptors open after 10 cycles, {fds_before} before",
+            fds()
+        ))
+    })?;
     let fresh = Peer::start(fx, config(&namespace, "fresh")).await?;
-    wait_for("the fresh node and the observer to see each other", Duration::from_secs(10), || {
-        fresh.sees(observer.id(), MemberState::Alive) && observer.sees(fresh.id(), MemberState::Alive)
-    })
+    wait_for(
+        "the fresh node and the observer to see each other",
+        Duration::from_secs(10),
+        || fresh.sees(observer.id(), MemberState::Alive) && observer.sees(fresh.id(), MemberState::Alive),
+    )
     .await?;
     const N: u64 = 100;
     for id in 0..N {
         observer.node.broadcast(tagged(id, 8)).await?;
     }
-    wait_for("the fresh node to get every event", Duration::from_secs(10), || fresh.ids_from(None).len() as u64 >= N)
-        .await?;
-    ensure!(fresh.ids_from(None) == (0..N).collect::<Vec<_>>(), "the fresh node's events are incomplete or reordered");
+    wait_for("the fresh node to get every event", Duration::from_secs(10), || {
+        fresh.ids_from(None).len() as u64 >= N
+    })
+    .await?;
+    ensure!(
+        fresh.ids_from(None) == (0..N).collect::<Vec<_>>(),
+        "the fresh node's events are incomplete or reordered"
+    );
     observer.node.shutdown().await?;
     fresh.node.shutdown().await?;
-    Ok(format!("tasks {tasks_before} → {}, fds {fds_before} → {}", tasks(), fds()))
+    Ok(format!(
+        "tasks {tasks_before} → {}, fds {fds_before} → {}",
+        tasks(),
+        fds()
+    ))
 }

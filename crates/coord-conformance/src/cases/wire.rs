@@ -15,9 +15,14 @@ use crate::harness::{CaseResult, Cluster, Injector, config, ensure, fresh_namesp
 /// channel are counted and skipped; the node keeps running and keeps delivering.
 pub async fn d15_garbage(fx: &dyn Fixture) -> CaseResult {
     let cluster = Cluster::start(fx, 2, |_| {}).await?;
-    let [sender, receiver] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [sender, receiver] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     let mut forger = Injector::new(fx, &cluster.namespace, "forger").await?;
-    let valid = wire::encode(&forger.envelope(Body::Broadcast(vec![tagged(0, 16).encode()]), None), None);
+    let valid = wire::encode(
+        &forger.envelope(Body::Broadcast(vec![tagged(0, 16).encode()]), None),
+        None,
+    );
     let mut future_version = valid.to_vec();
     future_version[2] = 99;
     forger.publish(Bytes::from(future_version)).await?;
@@ -34,10 +39,16 @@ pub async fn d15_garbage(fx: &dyn Fixture) -> CaseResult {
     let good = forger.envelope(Body::Broadcast(vec![tagged(1, 16).encode()]), None);
     forger.send(&good, None).await?;
     sender.node.broadcast(tagged(2, 16)).await?;
-    wait_for("valid events after the garbage", Duration::from_secs(10), || receiver.ids_from(None).len() >= 2).await?;
+    wait_for("valid events after the garbage", Duration::from_secs(10), || {
+        receiver.ids_from(None).len() >= 2
+    })
+    .await?;
     let mut got = receiver.ids_from(None);
     got.sort_unstable();
-    ensure!(got == vec![1, 2], "received {got:?}, expected the two valid events 1 and 2");
+    ensure!(
+        got == vec![1, 2],
+        "received {got:?}, expected the two valid events 1 and 2"
+    );
     let stats = receiver.node.stats();
     let (version, malformed, junk) = (
         stats.dropped(DropReason::UnknownVersion),
@@ -45,7 +56,10 @@ pub async fn d15_garbage(fx: &dyn Fixture) -> CaseResult {
         stats.dropped(DropReason::NotAFrame),
     );
     ensure!(version == 1, "unknown-version counted {version}, expected 1");
-    ensure!(malformed == 1, "malformed counted {malformed}, expected 1 (the truncated frame)");
+    ensure!(
+        malformed == 1,
+        "malformed counted {malformed}, expected 1 (the truncated frame)"
+    );
     ensure!(junk == 20, "not-a-frame counted {junk}, expected 20");
     forger.close().await;
     cluster.shutdown().await;
@@ -64,8 +78,15 @@ pub async fn d16_unknown_tag(fx: &dyn Fixture) -> CaseResult {
     let events = vec![tagged(0, 8).encode(), unknown, tagged(1, 8).encode()];
     let envelope = forger.envelope(Body::Broadcast(events), None);
     forger.send(&envelope, None).await?;
-    wait_for("the known events of the batch", Duration::from_secs(10), || receiver.ids_from(None).len() >= 2).await?;
-    ensure!(receiver.ids_from(None) == vec![0, 1], "received {:?}", receiver.ids_from(None));
+    wait_for("the known events of the batch", Duration::from_secs(10), || {
+        receiver.ids_from(None).len() >= 2
+    })
+    .await?;
+    ensure!(
+        receiver.ids_from(None) == vec![0, 1],
+        "received {:?}",
+        receiver.ids_from(None)
+    );
     let skipped = receiver.node.stats().dropped(DropReason::UnknownEvent);
     ensure!(skipped == 1, "unknown-event counted {skipped}, expected 1");
     forger.close().await;
@@ -78,7 +99,9 @@ pub async fn d16_unknown_tag(fx: &dyn Fixture) -> CaseResult {
 pub async fn d17_sealed(fx: &dyn Fixture) -> CaseResult {
     let key = secret(7);
     let cluster = Cluster::start(fx, 2, |c| c.secret = Some(secret(7))).await?;
-    let [sender, receiver] = &cluster.peers[..] else { unreachable!("two peers") };
+    let [sender, receiver] = &cluster.peers[..] else {
+        unreachable!("two peers")
+    };
     let mut forger = Injector::new(fx, &cluster.namespace, "forger").await?;
     let event = |id| Body::Broadcast(vec![tagged(id, 8).encode()]);
     let unsigned = forger.envelope(event(100), None);
@@ -93,10 +116,16 @@ pub async fn d17_sealed(fx: &dyn Fixture) -> CaseResult {
     forger.publish(valid.clone()).await?;
     forger.publish(valid).await?;
     sender.node.broadcast(tagged(2, 8)).await?;
-    wait_for("the valid events", Duration::from_secs(10), || receiver.ids_from(None).len() >= 2).await?;
+    wait_for("the valid events", Duration::from_secs(10), || {
+        receiver.ids_from(None).len() >= 2
+    })
+    .await?;
     let mut got = receiver.ids_from(None);
     got.sort_unstable();
-    ensure!(got == vec![1, 2], "received {got:?}, expected only the valid event 1 (once) and the peer's 2");
+    ensure!(
+        got == vec![1, 2],
+        "received {got:?}, expected only the valid event 1 (once) and the peer's 2"
+    );
     let stats = receiver.node.stats();
     for (reason, want) in [
         (DropReason::Unsigned, 1),
@@ -105,7 +134,11 @@ pub async fn d17_sealed(fx: &dyn Fixture) -> CaseResult {
         (DropReason::Duplicate, 2),
     ] {
         let counted = stats.dropped(reason);
-        ensure!(counted == want, "{} counted {counted}, expected {want}", reason.as_str());
+        ensure!(
+            counted == want,
+            "{} counted {counted}, expected {want}",
+            reason.as_str()
+        );
     }
     forger.close().await;
     cluster.shutdown().await;
@@ -132,7 +165,10 @@ pub async fn d18_secret_hidden(fx: &dyn Fixture) -> CaseResult {
         let mut forger = Injector::new(fx, &cluster.namespace, "forger").await?;
         let forged = forger.envelope(Body::Broadcast(vec![tagged(1, 8).encode()]), None);
         forger.send(&forged, Some(&secret(9))).await?;
-        wait_for("the event", Duration::from_secs(10), || !cluster.peers[1].ids_from(None).is_empty()).await?;
+        wait_for("the event", Duration::from_secs(10), || {
+            !cluster.peers[1].ids_from(None).is_empty()
+        })
+        .await?;
         let shown = format!("{:?} {:?}", cluster.peers[0].node, cluster.peers[0].node.health());
         forger.close().await;
         cluster.shutdown().await;
@@ -142,9 +178,17 @@ pub async fn d18_secret_hidden(fx: &dyn Fixture) -> CaseResult {
     let logs = crate::logs::stop();
     let shown = result?;
     ensure!(!shown.contains(TEXT), "the secret appears in Debug output: {shown}");
-    ensure!(logs.lines().count() > 5, "too few log lines captured ({}) to judge", logs.lines().count());
+    ensure!(
+        logs.lines().count() > 5,
+        "too few log lines captured ({}) to judge",
+        logs.lines().count()
+    );
     let hex: String = TEXT.bytes().map(|b| format!("{b:02x}")).collect();
     let leaked = logs.lines().find(|l| l.contains(TEXT) || l.contains(&hex));
-    ensure!(leaked.is_none(), "the secret appears in a log line: {}", leaked.unwrap_or_default());
+    ensure!(
+        leaked.is_none(),
+        "the secret appears in a log line: {}",
+        leaked.unwrap_or_default()
+    );
     Ok(format!("checked Debug output and {} log lines", logs.lines().count()))
 }

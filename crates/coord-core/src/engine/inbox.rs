@@ -108,7 +108,9 @@ impl Inbox {
     fn lagged(&self, from: Option<NodeId>, missed: Option<u64>, reason: LagReason) {
         tracing::debug!(node = %self.core.me, ?from, ?missed, ?reason, "lagged");
         self.core.stats.lagged();
-        let overflow = self.deliveries.send_all(&[Incoming::Lagged(Lagged { from, missed, reason })]);
+        let overflow = self
+            .deliveries
+            .send_all(&[Incoming::Lagged(Lagged { from, missed, reason })]);
         self.core.stats.drop(DropReason::SubscriberOverflow, overflow);
     }
 

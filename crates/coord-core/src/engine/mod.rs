@@ -61,7 +61,9 @@ pub(crate) struct Core {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A new incarnation: the start time in ms, strictly increasing within a process.
@@ -286,7 +288,11 @@ impl Node {
             None => Some("is not a known member (no heartbeat seen)"),
         };
         if let Some(reason) = reason {
-            return Err(Error::new(ErrorKind::UnknownNode, "send_to", format!("node `{node}` {reason}")));
+            return Err(Error::new(
+                ErrorKind::UnknownNode,
+                "send_to",
+                format!("node `{node}` {reason}"),
+            ));
         }
         self.enqueue(Outgoing::Directed(node.clone(), raw)).await
     }
@@ -352,7 +358,12 @@ impl Node {
 
     /// The current membership view: every peer ever seen, with its state.
     pub fn members(&self) -> Vec<Member> {
-        self.members.read().expect("membership lock").values().cloned().collect()
+        self.members
+            .read()
+            .expect("membership lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// One peer's entry in the membership view.

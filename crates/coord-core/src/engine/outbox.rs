@@ -19,12 +19,7 @@ use crate::wire::{self, Body, Envelope, NodeMeta};
 
 /// Bytes a frame can take beyond its events: prefix, MAC, the envelope's
 /// names and numbers at their largest.
-pub(crate) const FRAME_OVERHEAD: usize = 4
-    + wire::MAC_LEN
-    + 3 * (crate::identity::MAX_NAME_LEN + 1)
-    + 3 * 10
-    + 1
-    + 5;
+pub(crate) const FRAME_OVERHEAD: usize = 4 + wire::MAC_LEN + 3 * (crate::identity::MAX_NAME_LEN + 1) + 3 * 10 + 1 + 5;
 
 /// One queued event and where it goes.
 pub(crate) enum Outgoing {
@@ -156,7 +151,8 @@ impl Outbox {
             }
         }
         for chunk in chunks(broadcast, self.batch.max_bytes) {
-            self.send_frame(&self.core.all.clone(), Body::Broadcast(chunk), true).await;
+            self.send_frame(&self.core.all.clone(), Body::Broadcast(chunk), true)
+                .await;
         }
         for (to, events) in directed {
             let channel = if self.core.capabilities.per_node_channels {
@@ -224,7 +220,12 @@ impl Outbox {
         let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
         loop {
             let span = tracing::trace_span!("publish", %channel, seq, events);
-            let published = self.core.transport.publish_dyn(channel, frame.clone()).instrument(span).await;
+            let published = self
+                .core
+                .transport
+                .publish_dyn(channel, frame.clone())
+                .instrument(span)
+                .await;
             match published {
                 Ok(()) => {
                     self.core.stats.sent(frame.len(), events);

@@ -70,7 +70,11 @@ impl Sequences {
             Some(l) if seq <= l => Order::Duplicate,
             Some(l) => {
                 *last = Some(seq);
-                if seq == l + 1 { Order::Next } else { Order::Gap(seq - l - 1) }
+                if seq == l + 1 {
+                    Order::Next
+                } else {
+                    Order::Gap(seq - l - 1)
+                }
             }
         }
     }
@@ -93,12 +97,24 @@ mod tests {
     fn detects_gaps_duplicates_and_stale_incarnations() {
         let mut s = Sequences::default();
         let a = NodeId::new("a").unwrap();
-        assert_eq!(s.check(&a, 10, StreamKind::Broadcast, 5), Order::Next, "first contact sets a baseline");
+        assert_eq!(
+            s.check(&a, 10, StreamKind::Broadcast, 5),
+            Order::Next,
+            "first contact sets a baseline"
+        );
         assert_eq!(s.check(&a, 10, StreamKind::Broadcast, 6), Order::Next);
         assert_eq!(s.check(&a, 10, StreamKind::Broadcast, 6), Order::Duplicate);
         assert_eq!(s.check(&a, 10, StreamKind::Broadcast, 9), Order::Gap(2));
-        assert_eq!(s.check(&a, 10, StreamKind::Directed, 1), Order::Next, "streams are separate");
-        assert_eq!(s.check(&a, 11, StreamKind::Broadcast, 3), Order::Gap(2), "a restart starts at 1");
+        assert_eq!(
+            s.check(&a, 10, StreamKind::Directed, 1),
+            Order::Next,
+            "streams are separate"
+        );
+        assert_eq!(
+            s.check(&a, 11, StreamKind::Broadcast, 3),
+            Order::Gap(2),
+            "a restart starts at 1"
+        );
         assert_eq!(s.check(&a, 10, StreamKind::Broadcast, 10), Order::Stale);
         s.reset();
         assert_eq!(s.check(&a, 11, StreamKind::Broadcast, 9), Order::Next);

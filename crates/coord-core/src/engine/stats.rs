@@ -216,7 +216,10 @@ impl Stats {
     }
 
     pub(crate) fn drop(&self, reason: DropReason, n: u64) {
-        let index = DropReason::ALL.iter().position(|r| *r == reason).expect("every reason is listed");
+        let index = DropReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every reason is listed");
         self.dropped[index].add(n);
     }
 

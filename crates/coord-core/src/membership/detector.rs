@@ -110,7 +110,10 @@ mod tests {
     #[test]
     fn phi_grows_with_silence() {
         assert!(phi(0.0, 100.0, 10.0) < 0.01);
-        assert!((phi(100.0, 100.0, 10.0) - 0.301).abs() < 0.01, "half chance at the mean");
+        assert!(
+            (phi(100.0, 100.0, 10.0) - 0.301).abs() < 0.01,
+            "half chance at the mean"
+        );
         let mut last = 0.0;
         for elapsed in [110.0, 130.0, 150.0, 200.0, 400.0, 10_000.0] {
             let p = phi(elapsed, 100.0, 10.0);
@@ -131,7 +134,13 @@ mod tests {
             d.heartbeat(t, &settings);
         }
         let after = |ms: u64| d.phi(t + Duration::from_millis(ms), &settings);
-        assert!(after(300) < settings.suspect_phi, "no alarm inside the acceptable pause");
-        assert!(after(1000) >= settings.phi_threshold, "failed within a second of silence");
+        assert!(
+            after(300) < settings.suspect_phi,
+            "no alarm inside the acceptable pause"
+        );
+        assert!(
+            after(1000) >= settings.phi_threshold,
+            "failed within a second of silence"
+        );
     }
 }

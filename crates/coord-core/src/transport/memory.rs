@@ -264,9 +264,7 @@ impl MemoryTransport {
             return Some(Error::closed(operation));
         }
         if state.down || state.cut.contains(&self.endpoint) {
-            return Some(
-                Error::new(ErrorKind::Unavailable, operation, "memory network is down").temporary(),
-            );
+            return Some(Error::new(ErrorKind::Unavailable, operation, "memory network is down").temporary());
         }
         None
     }
@@ -282,7 +280,11 @@ impl Transport for MemoryTransport {
             return Err(Error::new(
                 ErrorKind::TooLarge,
                 "memory publish",
-                format!("frame of {} bytes exceeds max payload {}", frame.len(), self.network.max_payload),
+                format!(
+                    "frame of {} bytes exceeds max payload {}",
+                    frame.len(),
+                    self.network.max_payload
+                ),
             ));
         }
         let state = self.network.state.lock().expect("memory network lock");
@@ -325,16 +327,17 @@ impl Transport for MemoryTransport {
             lost: Arc::new(AtomicBool::new(false)),
         };
         state.channels.entry(channel.to_string()).or_default().push(sub);
-        Ok(Box::pin(MemorySubscription {
-            rx,
-            delayed: None,
-        }))
+        Ok(Box::pin(MemorySubscription { rx, delayed: None }))
     }
 
     fn health(&self) -> TransportHealth {
         let state = self.network.state.lock().expect("memory network lock");
         let reconnects = state.reconnects.get(&self.endpoint).copied().unwrap_or(0);
-        let since = state.since.get(&self.endpoint).copied().unwrap_or(SystemTime::UNIX_EPOCH);
+        let since = state
+            .since
+            .get(&self.endpoint)
+            .copied()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         match self.unavailable("memory health", &state) {
             None => TransportHealth::up(reconnects, since),
             Some(error) => TransportHealth::down(error.message(), reconnects, since),
@@ -465,7 +468,11 @@ mod tests {
         a.publish(&all, Bytes::from_static(b"ok")).await.unwrap();
         assert_eq!(fresh.next().await, Some(Received::Frame(Bytes::from_static(b"ok"))));
         b.close().await.unwrap();
-        assert_eq!(sb.next().await, None, "closing ends the stream without delivering lost frames");
+        assert_eq!(
+            sb.next().await,
+            None,
+            "closing ends the stream without delivering lost frames"
+        );
     }
 
     #[tokio::test]
@@ -477,7 +484,10 @@ mod tests {
         a.close().await.unwrap();
         a.close().await.unwrap();
         assert_eq!(sub.next().await, None);
-        assert_eq!(a.publish(&node, Bytes::new()).await.unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(
+            a.publish(&node, Bytes::new()).await.unwrap_err().kind(),
+            ErrorKind::Closed
+        );
     }
 
     #[tokio::test(start_paused = true)]

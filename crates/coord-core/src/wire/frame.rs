@@ -68,7 +68,11 @@ pub fn decode(frame: &[u8], secret: Option<&Secret>) -> Result<Envelope, FrameEr
     }
     let sealed = flags & FLAG_SEALED != 0;
     let signed_len = if sealed {
-        frame.len().checked_sub(MAC_LEN).filter(|&n| n >= PREFIX_LEN).ok_or(FrameError::Malformed)?
+        frame
+            .len()
+            .checked_sub(MAC_LEN)
+            .filter(|&n| n >= PREFIX_LEN)
+            .ok_or(FrameError::Malformed)?
     } else {
         frame.len()
     };
