@@ -29,7 +29,8 @@ pub struct Health {
     pub backend: &'static str,
     /// What the transport reports.
     pub transport: TransportHealth,
-    /// Time since the last probe came back through the transport.
+    /// Time since frames were last proven to flow end to end on every
+    /// channel the node listens to (`None` until they have been).
     pub probe_age: Option<Duration>,
     /// Round trip of the last probe.
     pub probe_rtt: Option<Duration>,
@@ -37,7 +38,10 @@ pub struct Health {
     pub stats: StatsSnapshot,
 }
 
-/// Probe bookkeeping shared by the outbox (sends) and inbox (receives).
+/// Proof that frames flow end to end, on both channels a node listens to:
+/// its probes come back on its own channel, and its heartbeats come back on
+/// the broadcast channel (transports deliver a node's frames to its own
+/// subscriptions too). Written by the outbox (sends) and inbox (receives).
 #[derive(Debug)]
 pub(crate) struct ProbeState {
     inner: Mutex<ProbeTimes>,
@@ -45,53 +49,73 @@ pub(crate) struct ProbeState {
 
 #[derive(Debug)]
 struct ProbeTimes {
+    started: Instant,
     sent: Option<(u64, Instant)>,
-    last_ok: Instant,
+    /// When a probe last came back.
+    probe_ok: Option<Instant>,
+    /// When an own heartbeat last came back on the broadcast channel.
+    echo_ok: Option<Instant>,
     rtt: Option<Duration>,
-    seen_any: bool,
+}
+
+impl ProbeTimes {
+    /// When both paths had last proven themselves (the start until they have).
+    fn proven_at(&self) -> Instant {
+        match (self.probe_ok, self.echo_ok) {
+            (Some(probe), Some(echo)) => probe.min(echo),
+            _ => self.started,
+        }
+    }
 }
 
 impl ProbeState {
     pub(crate) fn new() -> Self {
         ProbeState {
             inner: Mutex::new(ProbeTimes {
+                started: Instant::now(),
                 sent: None,
-                last_ok: Instant::now(),
+                probe_ok: None,
+                echo_ok: None,
                 rtt: None,
-                seen_any: false,
             }),
         }
     }
 
-    pub(crate) fn sent(&self, nonce: u64) {
-        self.inner.lock().expect("probe lock").sent = Some((nonce, Instant::now()));
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProbeTimes> {
+        self.inner.lock().expect("probe lock")
     }
 
-    /// A probe came back.
+    pub(crate) fn sent(&self, nonce: u64) {
+        self.lock().sent = Some((nonce, Instant::now()));
+    }
+
+    /// A probe came back on this node's own channel.
     pub(crate) fn returned(&self, nonce: u64) {
-        let mut p = self.inner.lock().expect("probe lock");
+        let mut p = self.lock();
         let now = Instant::now();
         if let Some((sent_nonce, at)) = p.sent {
             if sent_nonce == nonce {
                 p.rtt = Some(now - at);
             }
         }
-        p.last_ok = now;
-        p.seen_any = true;
+        p.probe_ok = Some(now);
     }
 
-    /// Restarts the grace period (after re-making subscriptions).
-    pub(crate) fn reset(&self) {
-        self.inner.lock().expect("probe lock").last_ok = Instant::now();
+    /// An own heartbeat came back on the broadcast channel.
+    pub(crate) fn echoed(&self) {
+        self.lock().echo_ok = Some(Instant::now());
     }
 
-    /// Time since the last probe came back (or since start / the last reset).
-    pub(crate) fn age(&self) -> Duration {
-        self.inner.lock().expect("probe lock").last_ok.elapsed()
+    /// Time since both paths last proved themselves (since start if they
+    /// never have).
+    pub(crate) fn silence(&self) -> Duration {
+        self.lock().proven_at().elapsed()
     }
 
+    /// The age of the proof (once there is one) and the last probe round trip.
     pub(crate) fn report(&self) -> (Option<Duration>, Option<Duration>) {
-        let p = self.inner.lock().expect("probe lock");
-        (p.seen_any.then(|| p.last_ok.elapsed()), p.rtt)
+        let p = self.lock();
+        let proven = p.probe_ok.is_some() && p.echo_ok.is_some();
+        (proven.then(|| p.proven_at().elapsed()), p.rtt)
     }
 }

@@ -1,16 +1,16 @@
 //! The receiving side: transport streams → open (version, namespace, MAC,
 //! replay window) → drop own → sequence check → membership or local fan-out.
-//! It also ticks the failure detector and re-makes subscriptions that went
-//! silent.
+//! It also ticks the failure detector and re-makes subscriptions that ended
+//! or went silent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::stream::SelectAll;
+use futures::stream::{BoxStream, SelectAll};
+use futures::{StreamExt, future};
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Core;
 use super::fanout::Fanout;
@@ -21,7 +21,10 @@ use crate::event::{EventDecodeError, RawEvent};
 use crate::identity::NodeId;
 use crate::membership::Membership;
 use crate::transport::{Channel, Received, Subscription};
-use crate::wire::{self, Body, Envelope, FrameError};
+use crate::wire::{self, Body, Envelope, FrameError, Stream};
+
+/// Longest wait between attempts to heal silent subscriptions.
+const MAX_HEAL_WAIT: Duration = Duration::from_secs(30);
 
 /// Timing of the inbox task.
 pub(crate) struct InboxTiming {
@@ -29,8 +32,22 @@ pub(crate) struct InboxTiming {
     pub(crate) evaluate_every: Duration,
     /// Accepted distance between a sealed frame's send time and now.
     pub(crate) replay_window: Duration,
-    /// Probe silence after which subscriptions are re-made.
+    /// Silence of the probes after which subscriptions are re-made.
     pub(crate) probe_silence: Duration,
+    /// Transport `Lagged` markers this close together are one outage.
+    pub(crate) lag_window: Duration,
+}
+
+/// What one subscription yields: a frame or marker, or its end.
+type Tagged = (usize, Option<Received>);
+
+/// A subscription's stream, tagged with its channel's index and ending with
+/// `None` so the inbox notices when it ends.
+fn tagged(index: usize, subscription: Subscription) -> BoxStream<'static, Tagged> {
+    subscription
+        .map(move |received| (index, Some(received)))
+        .chain(futures::stream::once(future::ready((index, None))))
+        .boxed()
 }
 
 /// The inbox task's state.
@@ -38,14 +55,18 @@ pub(crate) struct Inbox {
     core: Arc<Core>,
     stop: watch::Receiver<bool>,
     channels: Vec<Channel>,
-    streams: SelectAll<Subscription>,
+    streams: SelectAll<BoxStream<'static, Tagged>>,
     membership: Membership,
     sequences: Sequences,
     deliveries: Arc<Fanout<Incoming>>,
     timing: InboxTiming,
-    /// A transport `Lagged` arrived and is not yet reported: markers from
-    /// several subscriptions for one outage become one notification.
-    transport_lag: bool,
+    /// Until when further transport `Lagged` markers belong to the outage
+    /// already reported.
+    lag_reported_until: Option<Instant>,
+    /// A silent episode is under way (its `Lagged` was emitted).
+    silent: bool,
+    next_heal: Instant,
+    heal_wait: Duration,
 }
 
 impl Inbox {
@@ -57,17 +78,25 @@ impl Inbox {
         deliveries: Arc<Fanout<Incoming>>,
         timing: InboxTiming,
     ) -> Self {
-        let (channels, streams): (Vec<_>, Vec<_>) = subscriptions.into_iter().unzip();
+        let mut channels = Vec::new();
+        let mut streams = SelectAll::new();
+        for (index, (channel, subscription)) in subscriptions.into_iter().enumerate() {
+            channels.push(channel);
+            streams.push(tagged(index, subscription));
+        }
         Inbox {
             core,
             stop,
             channels,
-            streams: streams.into_iter().collect(),
+            streams,
             membership,
             sequences: Sequences::default(),
             deliveries,
+            lag_reported_until: None,
+            silent: false,
+            next_heal: Instant::now() + timing.probe_silence,
+            heal_wait: timing.probe_silence,
             timing,
-            transport_lag: false,
         }
     }
 
@@ -78,31 +107,39 @@ impl Inbox {
         loop {
             tokio::select! {
                 biased;
-                _ = self.stop.changed() => break,
+                _ = super::stopped(&mut self.stop) => break,
                 _ = tick.tick() => {
-                    self.report_transport_lag();
                     self.membership.evaluate();
+                    self.count_member_overflow();
                     self.heal_silent_subscriptions().await;
                 }
                 item = self.streams.next(), if !self.streams.is_empty() => match item {
-                    Some(Received::Frame(frame)) => {
-                        self.report_transport_lag();
-                        self.on_frame(frame);
-                    }
-                    Some(Received::Lagged) => {
-                        self.transport_lag = true;
-                        self.sequences.reset();
-                    }
+                    Some((_, Some(Received::Frame(frame)))) => self.on_frame(frame),
+                    Some((_, Some(Received::Lagged))) => self.transport_lagged(),
+                    Some((index, None)) => self.subscription_ended(index).await,
                     None => {}
                 },
             }
         }
     }
 
-    fn report_transport_lag(&mut self) {
-        if std::mem::take(&mut self.transport_lag) {
-            self.lagged(None, None, LagReason::Transport);
+    fn count_member_overflow(&mut self) {
+        let overflow = self.membership.take_overflow();
+        if overflow > 0 {
+            self.core.stats.drop(DropReason::SubscriberOverflow, overflow);
         }
+    }
+
+    /// The transport may have lost frames: one `Lagged` per outage, however
+    /// many subscriptions report it.
+    fn transport_lagged(&mut self) {
+        self.sequences.resync();
+        let now = Instant::now();
+        if self.lag_reported_until.is_some_and(|until| now < until) {
+            return;
+        }
+        self.lag_reported_until = Some(now + self.timing.lag_window);
+        self.lagged(None, None, LagReason::Transport);
     }
 
     fn lagged(&self, from: Option<NodeId>, missed: Option<u64>, reason: LagReason) {
@@ -114,32 +151,76 @@ impl Inbox {
         self.core.stats.drop(DropReason::SubscriberOverflow, overflow);
     }
 
-    /// Re-makes the subscriptions when probes stopped coming back although the
-    /// transport says it is connected (a silent subscription).
-    async fn heal_silent_subscriptions(&mut self) {
-        if self.core.probe.age() < self.timing.probe_silence || !self.core.transport.health_dyn().connected {
+    /// Subscribes to `channel` again, giving up after the probe silence or
+    /// when the node stops.
+    async fn resubscribe(&mut self, channel: &Channel) -> Option<Subscription> {
+        let attempt = tokio::time::timeout(self.timing.probe_silence, self.core.transport.subscribe_dyn(channel));
+        tokio::select! {
+            _ = super::stopped(&mut self.stop) => None,
+            result = attempt => match result {
+                Ok(Ok(subscription)) => Some(subscription),
+                Ok(Err(error)) => {
+                    tracing::warn!(node = %self.core.me, %channel, %error, "re-subscribing failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(node = %self.core.me, %channel, "re-subscribing timed out");
+                    None
+                }
+            },
+        }
+    }
+
+    /// A subscription stream ended although the node runs: frames were lost
+    /// and the subscription is made again (if that fails, the silence it
+    /// causes is healed later).
+    async fn subscription_ended(&mut self, index: usize) {
+        if *self.stop.borrow() {
             return;
         }
-        tracing::warn!(node = %self.core.me, "probes stopped coming back; re-making subscriptions");
-        self.core.probe.reset();
+        let channel = self.channels[index].clone();
+        tracing::warn!(node = %self.core.me, %channel, "subscription ended; re-subscribing");
+        self.transport_lagged();
+        if let Some(subscription) = self.resubscribe(&channel).await {
+            self.streams.push(tagged(index, subscription));
+            self.core.stats.resubscribed();
+        }
+    }
+
+    /// Re-makes every subscription when frames stopped coming back although
+    /// the transport says it is connected (a silent subscription), with a
+    /// growing wait between attempts and one `Lagged` per silent episode.
+    async fn heal_silent_subscriptions(&mut self) {
+        if self.core.probe.silence() < self.timing.probe_silence {
+            self.silent = false;
+            self.heal_wait = self.timing.probe_silence;
+            return;
+        }
+        let now = Instant::now();
+        if now < self.next_heal || !self.core.transport.health_dyn().connected {
+            return;
+        }
+        self.next_heal = now + self.heal_wait;
+        self.heal_wait = (self.heal_wait * 2).min(MAX_HEAL_WAIT);
+        tracing::warn!(node = %self.core.me, "frames stopped coming back; re-making subscriptions");
         let mut fresh = SelectAll::new();
-        for channel in &self.channels {
-            match self.core.transport.subscribe_dyn(channel).await {
-                Ok(subscription) => fresh.push(subscription),
-                Err(error) => {
-                    tracing::warn!(node = %self.core.me, %error, "re-subscribing failed; keeping the old subscriptions");
-                    return;
-                }
+        for (index, channel) in self.channels.clone().iter().enumerate() {
+            match self.resubscribe(channel).await {
+                Some(subscription) => fresh.push(tagged(index, subscription)),
+                None => return,
             }
         }
         self.streams = fresh;
-        self.sequences.reset();
+        self.sequences.resync();
         self.core.stats.resubscribed();
-        self.lagged(None, None, LagReason::Resubscribed);
+        if !std::mem::replace(&mut self.silent, true) {
+            self.lagged(None, None, LagReason::Resubscribed);
+        }
     }
 
     fn on_frame(&mut self, frame: Bytes) {
-        let stats = &self.core.stats;
+        let core = self.core.clone();
+        let stats = &core.stats;
         stats.received(frame.len());
         let envelope = match wire::decode(&frame, self.core.secret.as_ref()) {
             Ok(envelope) => envelope,
@@ -160,11 +241,12 @@ impl Inbox {
         if self.core.secret.is_some() && !self.within_window(envelope.sent_at_ms) {
             return stats.drop(DropReason::OutsideWindow, 1);
         }
-        let stream = match &envelope.body {
-            Body::Probe { .. } => return,
-            Body::Directed { to, .. } if *to != self.core.me => return stats.drop(DropReason::NotForMe, 1),
-            Body::Directed { .. } => StreamKind::Directed,
-            Body::Broadcast(_) | Body::Heartbeat(_) | Body::Leave => StreamKind::Broadcast,
+        let stream = match envelope.body.stream() {
+            Stream::Probe => return,
+            Stream::Directed(to) if *to != self.core.me => return stats.drop(DropReason::NotForMe, 1),
+            Stream::Directed(_) => StreamKind::Directed,
+            Stream::Broadcast => StreamKind::Broadcast,
+            Stream::Membership => StreamKind::Membership,
         };
         let Envelope {
             sender,
@@ -173,13 +255,22 @@ impl Inbox {
             body,
             ..
         } = envelope;
-        match self.sequences.check(&sender, incarnation, stream, seq) {
+        let mut order = self.sequences.check(&sender, incarnation, stream, seq);
+        if order == Order::Stale && self.membership.is_gone(&sender) {
+            // The newer incarnation failed or left: this older one is a
+            // restart whose clock went back, not a ghost.
+            self.sequences.restart(&sender, incarnation);
+            order = self.sequences.check(&sender, incarnation, stream, seq);
+        }
+        match order {
             Order::Next => {}
+            Order::Gap(_) if stream == StreamKind::Membership => {}
             Order::Gap(missed) => self.lagged(Some(sender.clone()), Some(missed), LagReason::Gap),
             Order::Duplicate => return stats.drop(DropReason::Duplicate, 1),
             Order::Stale => {
                 if matches!(body, Body::Heartbeat(_)) {
                     self.membership.stale_heartbeat(&sender, incarnation, seq);
+                    self.count_member_overflow();
                 }
                 return stats.drop(DropReason::StaleIncarnation, 1);
             }
@@ -188,8 +279,12 @@ impl Inbox {
             Body::Heartbeat(meta) => {
                 stats.heartbeat_received();
                 self.membership.heartbeat(&sender, incarnation, seq, meta);
+                self.count_member_overflow();
             }
-            Body::Leave => self.membership.leave(&sender, incarnation),
+            Body::Leave => {
+                self.membership.leave(&sender, incarnation);
+                self.count_member_overflow();
+            }
             Body::Broadcast(events) => self.deliver(sender, false, events),
             Body::Directed { events, .. } => self.deliver(sender, true, events),
             Body::Probe { .. } => {}
@@ -200,11 +295,14 @@ impl Inbox {
     /// broadcast echoed by the transport), or another live process using it.
     fn own_frame(&mut self, envelope: Envelope) {
         if envelope.incarnation == self.core.incarnation {
-            if let Body::Probe { nonce } = envelope.body {
-                self.core.probe.returned(nonce);
+            match envelope.body {
+                Body::Probe { nonce } => self.core.probe.returned(nonce),
+                Body::Heartbeat(_) => self.core.probe.echoed(),
+                _ => {}
             }
         } else if matches!(envelope.body, Body::Heartbeat(_)) {
-            self.membership.conflict_with_me(envelope.incarnation);
+            self.membership.conflict_with_me(envelope.incarnation, envelope.seq);
+            self.count_member_overflow();
         }
     }
 

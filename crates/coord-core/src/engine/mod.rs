@@ -66,6 +66,11 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Resolves once `stop` is set (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&stop| stop).await;
+}
+
 /// A new incarnation: the start time in ms, strictly increasing within a process.
 fn next_incarnation() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
@@ -183,6 +188,7 @@ impl Node {
                 evaluate_every: settings.heartbeat_interval / 4,
                 replay_window: config.inbox.replay_window,
                 probe_silence,
+                lag_window: config.health.probe_interval,
             },
         );
         let (tx, rx) = mpsc::channel(config.outbox.capacity);
@@ -382,7 +388,7 @@ impl Node {
         let (probe_age, probe_rtt) = self.core.probe.report();
         let status = if self.closed.load(Ordering::Acquire) || !transport.connected {
             HealthStatus::Down
-        } else if self.core.probe.age() > self.probe_silence {
+        } else if self.core.probe.silence() > self.probe_silence {
             HealthStatus::Degraded
         } else {
             HealthStatus::Healthy

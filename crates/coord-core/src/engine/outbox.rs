@@ -1,21 +1,24 @@
 //! The sending side: bounded queue → adaptive batcher → sealed frame → publish,
-//! plus the heartbeat and probe tickers (they share the broadcast sequence).
+//! plus the heartbeat and probe tickers, which keep ticking while a data frame
+//! waits to be retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::Instrument;
 
 use super::Core;
 use super::config::BatchConfig;
 use super::stats::DropReason;
+use crate::error::Error;
 use crate::event::RawEvent;
 use crate::identity::NodeId;
 use crate::transport::{Backoff, Channel};
-use crate::wire::{self, Body, Envelope, NodeMeta};
+use crate::wire::{self, Body, Envelope, NodeMeta, Stream};
 
 /// Bytes a frame can take beyond its events: prefix, MAC, the envelope's
 /// names and numbers at their largest.
@@ -44,17 +47,45 @@ pub(crate) struct OutboxTiming {
     pub(crate) retry_for: Duration,
 }
 
+/// The next sequence number of each of this node's streams.
+#[derive(Default)]
+struct Counters {
+    broadcast: u64,
+    membership: u64,
+    directed: HashMap<NodeId, u64>,
+}
+
+impl Counters {
+    fn next(&mut self, stream: Stream<'_>) -> u64 {
+        let counter = match stream {
+            Stream::Broadcast => &mut self.broadcast,
+            Stream::Membership => &mut self.membership,
+            Stream::Directed(to) => self.directed.entry(to.clone()).or_default(),
+            Stream::Probe => return 0,
+        };
+        *counter += 1;
+        *counter
+    }
+}
+
 /// The outbox task's state.
 pub(crate) struct Outbox {
     core: Arc<Core>,
     rx: mpsc::Receiver<Outgoing>,
     stop: watch::Receiver<bool>,
     batch: BatchConfig,
-    timing: OutboxTiming,
+    retry_for: Duration,
+    heartbeat: Interval,
+    probe: Interval,
     meta: NodeMeta,
-    broadcast_seq: u64,
-    directed_seq: HashMap<NodeId, u64>,
+    counters: Counters,
     nonce: u64,
+}
+
+fn ticker(period: Duration) -> Interval {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
 }
 
 impl Outbox {
@@ -73,41 +104,41 @@ impl Outbox {
             rx,
             stop,
             batch,
-            timing,
+            retry_for: timing.retry_for,
+            heartbeat: ticker(timing.heartbeat_interval),
+            probe: ticker(timing.probe_interval),
             meta,
-            broadcast_seq: 0,
-            directed_seq: HashMap::new(),
+            counters: Counters::default(),
             nonce: 0,
         }
     }
 
     /// Runs until stopped; then flushes what is queued and sends `leave`.
     pub(crate) async fn run(mut self) {
-        let mut heartbeat = tokio::time::interval(self.timing.heartbeat_interval);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut probe = tokio::time::interval(self.timing.probe_interval);
-        probe.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
-                _ = self.stop.changed() => break,
-                _ = heartbeat.tick() => self.send_heartbeat().await,
-                _ = probe.tick() => self.send_probe().await,
+                _ = super::stopped(&mut self.stop) => break,
+                _ = self.heartbeat.tick() => self.send_heartbeat().await,
+                _ = self.probe.tick() => self.send_probe().await,
                 item = self.rx.recv() => match item {
                     Some(item) => self.send_batch(item).await,
                     None => break,
                 },
             }
         }
-        while let Ok(item) = self.rx.try_recv() {
+        // Refuse new events, then send every one accepted before.
+        self.rx.close();
+        while let Some(item) = self.rx.recv().await {
             self.send_batch(item).await;
         }
-        self.send_frame(&self.core.all.clone(), Body::Leave, false).await;
+        let all = self.core.all.clone();
+        self.send_control(&all, Body::Leave).await;
     }
 
     async fn send_heartbeat(&mut self) {
-        let body = Body::Heartbeat(self.meta.clone());
-        if self.send_frame(&self.core.all.clone(), body, false).await {
+        let all = self.core.all.clone();
+        if self.send_control(&all, Body::Heartbeat(self.meta.clone())).await {
             self.core.stats.heartbeat_sent();
         }
     }
@@ -116,8 +147,8 @@ impl Outbox {
         self.nonce += 1;
         let nonce = self.nonce;
         self.core.probe.sent(nonce);
-        let channel = self.core.mine.clone();
-        self.send_frame(&channel, Body::Probe { nonce }, false).await;
+        let mine = self.core.mine.clone();
+        self.send_control(&mine, Body::Probe { nonce }).await;
     }
 
     /// Sends `first` and everything that piled up behind it, in as few frames
@@ -151,8 +182,8 @@ impl Outbox {
             }
         }
         for chunk in chunks(broadcast, self.batch.max_bytes) {
-            self.send_frame(&self.core.all.clone(), Body::Broadcast(chunk), true)
-                .await;
+            let all = self.core.all.clone();
+            self.send_events(&all, Body::Broadcast(chunk)).await;
         }
         for (to, events) in directed {
             let channel = if self.core.capabilities.per_node_channels {
@@ -165,7 +196,7 @@ impl Outbox {
                     to: to.clone(),
                     events: chunk,
                 };
-                self.send_frame(&channel, body, true).await;
+                self.send_events(&channel, body).await;
             }
         }
     }
@@ -187,26 +218,9 @@ impl Outbox {
         }
     }
 
-    /// Numbers, seals and publishes one frame; with `retry`, a temporary
-    /// failure is retried with backoff for up to `retry-for`. Returns whether
-    /// the frame went out.
-    async fn send_frame(&mut self, channel: &Channel, body: Body, retry: bool) -> bool {
-        let seq = match &body {
-            Body::Broadcast(_) | Body::Heartbeat(_) | Body::Leave => {
-                self.broadcast_seq += 1;
-                self.broadcast_seq
-            }
-            Body::Directed { to, .. } => {
-                let seq = self.directed_seq.entry(to.clone()).or_default();
-                *seq += 1;
-                *seq
-            }
-            Body::Probe { .. } => 0,
-        };
-        let events = match &body {
-            Body::Broadcast(events) | Body::Directed { events, .. } => events.len(),
-            _ => 0,
-        };
+    /// Numbers and seals a frame in its stream.
+    fn seal(&mut self, body: Body) -> Bytes {
+        let seq = self.counters.next(body.stream());
         let envelope = Envelope {
             namespace: self.core.namespace.clone(),
             sender: self.core.me.clone(),
@@ -215,37 +229,65 @@ impl Outbox {
             sent_at_ms: super::unix_ms(),
             body,
         };
-        let frame = wire::encode(&envelope, self.core.secret.as_ref());
-        let deadline = Instant::now() + self.timing.retry_for;
+        wire::encode(&envelope, self.core.secret.as_ref())
+    }
+
+    async fn publish(&self, channel: &Channel, frame: &Bytes, events: usize) -> Result<(), Error> {
+        let span = tracing::trace_span!("publish", %channel, bytes = frame.len(), events);
+        self.core
+            .transport
+            .publish_dyn(channel, frame.clone())
+            .instrument(span)
+            .await?;
+        self.core.stats.sent(frame.len(), events);
+        Ok(())
+    }
+
+    /// Sends a heartbeat, leave or probe once: a lost one is replaced by the
+    /// next. Returns whether it went out.
+    async fn send_control(&mut self, channel: &Channel, body: Body) -> bool {
+        let frame = self.seal(body);
+        match self.publish(channel, &frame, 0).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, "publish of a control frame failed");
+                false
+            }
+        }
+    }
+
+    /// Sends a frame of events; a temporary failure is retried with backoff
+    /// for up to `retry-for` (not once stopping), while heartbeats and probes
+    /// keep going out. What still fails is dropped and counted.
+    async fn send_events(&mut self, channel: &Channel, body: Body) {
+        let events = match &body {
+            Body::Broadcast(events) | Body::Directed { events, .. } => events.len(),
+            _ => 0,
+        };
+        let frame = self.seal(body);
+        let deadline = Instant::now() + self.retry_for;
         let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
         loop {
-            let span = tracing::trace_span!("publish", %channel, seq, events);
-            let published = self
-                .core
-                .transport
-                .publish_dyn(channel, frame.clone())
-                .instrument(span)
-                .await;
-            match published {
-                Ok(()) => {
-                    self.core.stats.sent(frame.len(), events);
-                    return true;
-                }
-                Err(error) => {
-                    let stopping = *self.stop.borrow();
-                    if retry && error.is_temporary() && !stopping && Instant::now() < deadline {
-                        tracing::debug!(%error, "publish failed; retrying");
-                        let delay = backoff.next_delay().min(deadline - Instant::now());
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                    if events > 0 {
-                        tracing::warn!(%error, events, "publish failed; events dropped");
-                    } else {
-                        tracing::debug!(%error, "publish of a control frame failed");
-                    }
-                    self.core.stats.drop(DropReason::PublishFailed, events as u64);
-                    return false;
+            let error = match self.publish(channel, &frame, events).await {
+                Ok(()) => return,
+                Err(error) => error,
+            };
+            let stopping = *self.stop.borrow();
+            if !error.is_temporary() || stopping || Instant::now() >= deadline {
+                tracing::warn!(%error, events, "publish failed; events dropped");
+                self.core.stats.drop(DropReason::PublishFailed, events as u64);
+                return;
+            }
+            tracing::debug!(%error, "publish failed; retrying");
+            let wake = tokio::time::sleep(backoff.next_delay().min(deadline - Instant::now()));
+            tokio::pin!(wake);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut wake => break,
+                    _ = super::stopped(&mut self.stop) => break,
+                    _ = self.heartbeat.tick() => self.send_heartbeat().await,
+                    _ = self.probe.tick() => self.send_probe().await,
                 }
             }
         }

@@ -131,7 +131,12 @@ pub(crate) struct Membership {
     records: BTreeMap<NodeId, Record>,
     table: MemberTable,
     events: Arc<Fanout<MemberEvent>>,
+    /// Another process with this node's id: its incarnation, last sequence
+    /// number and fresh heartbeats counted.
+    twin: Option<(u64, u64, u32)>,
     self_conflict_reported: bool,
+    /// Member events that overflowed a subscriber queue, not yet counted.
+    overflow: u64,
 }
 
 impl Membership {
@@ -149,13 +154,28 @@ impl Membership {
             records: BTreeMap::new(),
             table,
             events,
+            twin: None,
             self_conflict_reported: false,
+            overflow: 0,
         }
     }
 
-    fn emit(&self, event: MemberEvent) {
+    fn emit(&mut self, event: MemberEvent) {
         tracing::info!(node = %self.me, ?event, "membership change");
-        self.events.send_all(&[event]);
+        self.overflow += self.events.send_all(&[event]);
+    }
+
+    /// Member events dropped for full subscriber queues since the last call.
+    pub(crate) fn take_overflow(&mut self) -> u64 {
+        std::mem::take(&mut self.overflow)
+    }
+
+    /// Whether `node` is known and failed or left.
+    pub(crate) fn is_gone(&self, node: &NodeId) -> bool {
+        let table = self.table.read().expect("membership lock");
+        table
+            .get(node)
+            .is_some_and(|m| matches!(m.state, MemberState::Failed | MemberState::Left))
     }
 
     /// A heartbeat from `node`'s `incarnation`, with sequence number `seq`.
@@ -189,13 +209,14 @@ impl Membership {
                 meta,
             });
         };
-        if incarnation < member.incarnation {
+        let gone = matches!(member.state, MemberState::Failed | MemberState::Left);
+        if incarnation < member.incarnation && !gone {
             drop(table);
             return self.stale_heartbeat(node, incarnation, seq);
         }
         let record = self.records.get_mut(node).expect("every member has a record");
         let mut event = None;
-        if incarnation > member.incarnation {
+        if incarnation != member.incarnation {
             let previous = member.incarnation;
             record.previous = Some((previous, 0, 0));
             record.detector = PhiDetector::new(now, &self.settings);
@@ -258,9 +279,31 @@ impl Membership {
         }
     }
 
-    /// A frame carrying our own node id from another incarnation.
-    pub(crate) fn conflict_with_me(&mut self, incarnation: u64) {
-        if !self.self_conflict_reported {
+    /// A heartbeat carrying our own node id from another incarnation. A newer
+    /// one is another live process at once; an older one only after two fresh
+    /// heartbeats (a single late frame of our previous run is no conflict).
+    pub(crate) fn conflict_with_me(&mut self, incarnation: u64, seq: u64) {
+        if self.self_conflict_reported {
+            return;
+        }
+        let conflict = if incarnation > self.my_incarnation {
+            true
+        } else {
+            match self.twin.as_mut() {
+                Some((twin, last_seq, fresh)) if *twin == incarnation => {
+                    if seq > *last_seq {
+                        *last_seq = seq;
+                        *fresh += 1;
+                    }
+                    *fresh >= 2
+                }
+                _ => {
+                    self.twin = Some((incarnation, seq, 1));
+                    false
+                }
+            }
+        };
+        if conflict {
             self.self_conflict_reported = true;
             self.emit(MemberEvent::Conflict {
                 node: self.me.clone(),

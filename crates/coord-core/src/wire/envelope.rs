@@ -50,10 +50,12 @@ pub enum Body {
 /// Which sequence a frame belongs to: sequences are per sender, incarnation and stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stream<'a> {
-    /// Broadcast events, heartbeats and leave: every node sees this stream whole.
+    /// Broadcast events: every node sees this stream whole, so a gap means lost events.
     Broadcast,
     /// Directed frames to one node.
     Directed(&'a NodeId),
+    /// Heartbeats and leave: a gap loses no event, so it raises no `Lagged`.
+    Membership,
     /// Probes: not sequence-checked.
     Probe,
 }
@@ -62,8 +64,9 @@ impl Body {
     /// The stream the frame's sequence number counts in.
     pub fn stream(&self) -> Stream<'_> {
         match self {
-            Body::Broadcast(_) | Body::Heartbeat(_) | Body::Leave => Stream::Broadcast,
+            Body::Broadcast(_) => Stream::Broadcast,
             Body::Directed { to, .. } => Stream::Directed(to),
+            Body::Heartbeat(_) | Body::Leave => Stream::Membership,
             Body::Probe { .. } => Stream::Probe,
         }
     }

@@ -7,7 +7,7 @@ mod envelope;
 mod frame;
 mod seal;
 
-pub use envelope::{Body, Envelope, NodeMeta};
+pub use envelope::{Body, Envelope, NodeMeta, Stream};
 pub use frame::{FrameError, MAGIC, VERSION, decode, encode};
 pub use seal::MAC_LEN;
 
