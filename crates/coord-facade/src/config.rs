@@ -7,7 +7,7 @@ use coord_core::membership::MembershipConfig;
 use coord_core::{Error, ErrorKind, Namespace, NodeId, Result, Secret};
 use serde::Deserialize;
 
-use crate::backend::BackendUri;
+use crate::backend::{BackendConfig, BackendUri};
 use crate::builder::Builder;
 
 /// A configuration file: one `[coordinator]` table.
@@ -103,6 +103,22 @@ pub struct CoordinatorConfig {
     /// `[coordinator.health]`: the end-to-end health probe.
     #[serde(default)]
     pub health: HealthConfig,
+    /// `[coordinator.nats]`: the NATS backend's settings, instead of a
+    /// `backend` URI (see [`crate::nats::NatsConfig`]).
+    #[cfg(feature = "nats")]
+    #[serde(default)]
+    pub nats: Option<coord_nats::NatsConfig>,
+}
+
+impl CoordinatorConfig {
+    /// The backend given as a table, if any.
+    pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+        #[cfg(feature = "nats")]
+        if let Some(nats) = &self.nats {
+            return Some(BackendConfig::Nats(nats.clone()));
+        }
+        None
+    }
 }
 
 impl Config {
