@@ -18,7 +18,11 @@ pub(crate) fn run(mode: Mode) -> Result<()> {
     let result = cmd::run_steps(vec![
         Cargo::new(&["fmt", "--all", "--", "--check"]).into_step(),
         Cargo::new(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).into_step(),
-        conformance::with_suite_env(Cargo::new(&["test", "--workspace"]).envs(&running.env), &reports).into_step(),
+        conformance::with_suite_env(
+            Cargo::new(&["test", "--workspace", "--no-fail-fast"]).envs(&running.env),
+            &reports,
+        )
+        .into_step(),
         conformance::matrix_step(reports, backends),
     ]);
     drop(running);

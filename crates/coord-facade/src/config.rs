@@ -316,8 +316,32 @@ probe-misses = 5
     #[test]
     fn missing_backend_names_the_key_and_the_fix() {
         let message = config_error("[coordinator]\nnode-id = \"mx1\"\n");
-        assert!(message.starts_with("`coordinator.backend` is missing"), "{message}");
-        assert!(message.contains("memory://"), "{message}");
+        assert!(message.starts_with("no backend is configured"), "{message}");
+        assert!(
+            message.contains("`coordinator.backend`") && message.contains("[coordinator.nats]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_backend_table_is_read_and_checked() {
+        let ok = Config::from_toml(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\nservers = [\"nats://127.0.0.1:4222\"]\n\
+             user = \"coord\"\npassword = \"pw-4711\"\nping-interval = \"2s\"\n",
+        )
+        .unwrap();
+        let nats = ok.coordinator.nats.as_ref().unwrap();
+        assert_eq!(nats.ping_interval, std::time::Duration::from_secs(2));
+        assert!(!format!("{ok:?}").contains("pw-4711"), "the password is hidden");
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\nuser = \"coord\"\n");
+        assert!(
+            message.contains("in `[coordinator.nats]`") && message.contains("go together"),
+            "{message}"
+        );
+        let message = config_error(
+            "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.nats]\nservers = []\n",
+        );
+        assert!(message.starts_with("more than one backend is configured"), "{message}");
     }
 
     #[test]
