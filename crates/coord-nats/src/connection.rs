@@ -7,13 +7,15 @@ use std::time::SystemTime;
 
 use async_nats::Event;
 use coord_core::transport::TransportHealth;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Connection bookkeeping shared by the transport and the client's event callback.
 #[derive(Debug)]
 pub(crate) struct ConnectionState {
     inner: Mutex<Inner>,
     lost: broadcast::Sender<()>,
+    /// Set once the client has closed its connection for good.
+    closed: watch::Sender<bool>,
 }
 
 #[derive(Debug)]
@@ -35,6 +37,7 @@ impl ConnectionState {
                 since: SystemTime::now(),
             }),
             lost: broadcast::channel(16).0,
+            closed: watch::channel(false).0,
         }
     }
 
@@ -61,7 +64,10 @@ impl ConnectionState {
                 self.down(format!("connection to the NATS server at {servers} lost; reconnecting"));
                 tracing::warn!(servers, "nats disconnected");
             }
-            Event::Closed => self.down(format!("connection to {servers} closed")),
+            Event::Closed => {
+                self.down(format!("connection to {servers} closed"));
+                self.closed.send_replace(true);
+            }
             Event::SlowConsumer(sid) => {
                 tracing::warn!(servers, sid, "nats slow consumer: the client dropped messages");
                 self.frames_lost();
@@ -105,6 +111,11 @@ impl ConnectionState {
     /// A receiver told each time frames may have been lost.
     pub(crate) fn watch_losses(&self) -> broadcast::Receiver<()> {
         self.lost.subscribe()
+    }
+
+    /// Resolves once the client has closed its connection for good.
+    pub(crate) async fn client_closed(&self) {
+        let _ = self.closed.subscribe().wait_for(|closed| *closed).await;
     }
 
     /// Health as last reported by the client; `client_connected` is the

@@ -266,7 +266,17 @@ impl Transport for NatsTransport {
         if self.client.connection_state() == State::Connected {
             let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, self.client.flush()).await;
         }
-        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, self.client.drain()).await;
+        // Draining ends the client's connection task; wait for it, so that
+        // nothing of this transport (a reconnect loop) outlives `close`.
+        let drained = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
+            if self.client.drain().await.is_ok() {
+                self.state.client_closed().await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(servers = %self.servers, "nats client did not close within {CLOSE_FLUSH_TIMEOUT:?}");
+        }
         tracing::debug!(servers = %self.servers, "nats transport closed");
         Ok(())
     }
