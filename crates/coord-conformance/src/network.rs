@@ -1,7 +1,7 @@
 //! The fixture of a backend with a real server: each connection goes
 //! through its own [`FaultProxy`] (cut, paused) and [`FaultyTransport`]
 //! (frame loss, silent subscriptions), and the server itself is stopped and
-//! restarted through its [`ServiceSpec`] when one is given.
+//! restarted through its processes' [`ServiceSpec`]s when they are given.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ struct Link {
 pub struct NetworkFixture {
     backend: &'static str,
     server: SocketAddr,
-    service: Option<ServiceSpec>,
+    service: Option<Vec<ServiceSpec>>,
     connector: Connector,
     loss: Arc<FrameLoss>,
     links: Mutex<HashMap<ConnId, Link>>,
@@ -37,9 +37,15 @@ pub struct NetworkFixture {
 
 impl NetworkFixture {
     /// A fixture for `backend`'s server at `server`; `connector` makes a
-    /// transport connected to the address it is given (a proxy's). With a
-    /// `service`, the fixture can stop and restart the server.
-    pub fn new(backend: &'static str, server: SocketAddr, service: Option<ServiceSpec>, connector: Connector) -> Self {
+    /// transport connected to the address it is given (a proxy's). With the
+    /// server's processes (`service`), the fixture can stop (all, last
+    /// first) and restart (all, in order) the server.
+    pub fn new(
+        backend: &'static str,
+        server: SocketAddr,
+        service: Option<Vec<ServiceSpec>>,
+        connector: Connector,
+    ) -> Self {
         NetworkFixture {
             backend,
             server,
@@ -63,7 +69,7 @@ impl NetworkFixture {
         });
     }
 
-    fn service(&self) -> Result<ServiceSpec> {
+    fn service(&self) -> Result<Vec<ServiceSpec>> {
         self.service.clone().ok_or_else(|| {
             Error::new(
                 ErrorKind::Unexpected,
@@ -139,7 +145,7 @@ impl Faults for NetworkFixture {
     fn server_down(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let service = self.service()?;
-            tokio::task::spawn_blocking(move || service.stop())
+            tokio::task::spawn_blocking(move || service.iter().rev().try_for_each(|spec| spec.stop().map(drop)))
                 .await
                 .map_err(|e| Error::new(ErrorKind::Unexpected, "server down", e.to_string()))?
                 .map_err(|e| io_error("server down", e))?;
@@ -150,7 +156,7 @@ impl Faults for NetworkFixture {
     fn server_up(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let service = self.service()?;
-            tokio::task::spawn_blocking(move || service.start())
+            tokio::task::spawn_blocking(move || service.iter().try_for_each(|spec| spec.start().map(drop)))
                 .await
                 .map_err(|e| Error::new(ErrorKind::Unexpected, "server up", e.to_string()))?
                 .map_err(|e| io_error("server up", e))?;

@@ -54,6 +54,19 @@ impl ServiceSpec {
         fs::write(path, text)
     }
 
+    /// Reads the processes of one server (a JSON array), written by
+    /// [`ServiceSpec::save_all`].
+    pub fn load_all(path: &Path) -> io::Result<Vec<Self>> {
+        let text = fs::read_to_string(path)?;
+        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Writes the processes of one server as a JSON array.
+    pub fn save_all(specs: &[Self], path: &Path) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(specs).map_err(io::Error::other)?;
+        fs::write(path, text)
+    }
+
     /// Starts the process detached (its own process group, so a Ctrl-C in
     /// the terminal reaches only whoever owns it), records its pid and waits
     /// until every address accepts connections. Returns the pid.

@@ -65,7 +65,7 @@ struct OwnServer {
 impl OwnServer {
     fn start(name: &str, extra: &[&str]) -> Option<OwnServer> {
         let program = match service_spec(SERVICE_VAR) {
-            Some(spec) => spec.program,
+            Some(specs) => specs[0].program.clone(),
             None => {
                 server_address("nats", URL_VAR)?;
                 panic!("{SERVICE_VAR} is not set: the auth tests need the nats-server binary xtask found");
