@@ -10,7 +10,7 @@ use bytes::Bytes;
 use coord_core::transport::{Backoff, Capabilities, Channel, Received, Subscription, TransportHealth};
 use coord_core::{Error, ErrorKind, Result, Transport};
 use futures::{StreamExt, stream};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::config::NatsConfig;
 use crate::connection::ConnectionState;
@@ -178,16 +178,6 @@ async fn until_closed(mut closed: watch::Receiver<bool>) {
     let _ = closed.wait_for(|closed| *closed).await;
 }
 
-/// `Lagged` each time `losses` fires; ends with the transport.
-fn lag_markers(losses: broadcast::Receiver<()>) -> impl futures::Stream<Item = Received> + Send {
-    stream::unfold(losses, |mut losses| async move {
-        match losses.recv().await {
-            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Some((Received::Lagged, losses)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    })
-}
-
 impl Transport for NatsTransport {
     fn capabilities(&self) -> Capabilities {
         Capabilities::new(BACKEND, self.max_payload)
@@ -239,7 +229,7 @@ impl Transport for NatsTransport {
                 "the transport is closed",
             ));
         }
-        let losses = self.state.watch_losses();
+        let losses = self.state.losses.markers();
         let subscriber = self.client.subscribe(Self::subject(channel)).await.map_err(|error| {
             unavailable(
                 "nats subscribe",
@@ -248,7 +238,7 @@ impl Transport for NatsTransport {
             .with_source(error)
         })?;
         let frames = subscriber.map(|message| Received::Frame(message.payload));
-        let items = stream::select(frames, lag_markers(losses));
+        let items = stream::select(frames, losses);
         Ok(Box::pin(items.take_until(until_closed(self.closed.subscribe()))))
     }
 
