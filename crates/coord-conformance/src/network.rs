@@ -27,6 +27,10 @@ struct Link {
 /// A [`Fixture`] for a backend whose server listens on one TCP address.
 pub struct NetworkFixture {
     backend: &'static str,
+    variant: Option<&'static str>,
+    /// Whether every connection runs through the proxy (false when the
+    /// client finds further addresses by itself and bypasses it).
+    proxied: bool,
     server: SocketAddr,
     service: Option<Vec<ServiceSpec>>,
     connector: Connector,
@@ -48,6 +52,8 @@ impl NetworkFixture {
     ) -> Self {
         NetworkFixture {
             backend,
+            variant: None,
+            proxied: true,
             server,
             service,
             connector,
@@ -55,6 +61,21 @@ impl NetworkFixture {
             links: Mutex::new(HashMap::new()),
             next: Mutex::new(0),
         }
+    }
+
+    /// Names the deployment (`cluster`, `sentinel`, …) in the report.
+    pub fn variant(mut self, variant: &'static str) -> Self {
+        self.variant = Some(variant);
+        self
+    }
+
+    /// Declares that cutting or pausing the proxy does not cut the node off:
+    /// its client connects to further addresses the servers announce (cluster
+    /// nodes, the master named by sentinels), so the cases that need
+    /// `connection_faults` report `n/a` instead of testing nothing.
+    pub fn clients_bypass_the_proxy(mut self) -> Self {
+        self.proxied = false;
+        self
     }
 
     fn with_links(&self, f: impl FnOnce(&mut HashMap<ConnId, Link>)) {
@@ -89,11 +110,15 @@ impl Fixture for NetworkFixture {
         self.backend
     }
 
+    fn variant(&self) -> Option<&'static str> {
+        self.variant
+    }
+
     fn features(&self) -> Features {
         Features {
             unreachable_address: true,
             server_control: self.service.is_some(),
-            connection_faults: true,
+            connection_faults: self.proxied,
             frame_loss: true,
             silent_subscriptions: true,
         }

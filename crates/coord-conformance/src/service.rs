@@ -177,6 +177,56 @@ impl ServiceSpec {
     }
 }
 
+/// A server a test starts for itself (e.g. with authentication turned on):
+/// `program` on a free loopback port, stopped by its pid when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    spec: ServiceSpec,
+}
+
+impl TestServer {
+    /// Starts `program` with `args(port)`, its pid file and log in a
+    /// directory of this process named after `name`.
+    ///
+    /// # Panics
+    /// When it cannot be started: a test server that does not start is a
+    /// broken test.
+    pub fn start(name: &str, program: &Path, args: impl FnOnce(u16) -> Vec<String>) -> TestServer {
+        let port = free_port().expect("a free loopback port");
+        let dir = std::env::temp_dir().join(format!("coord-test-servers-{}", std::process::id()));
+        let spec = ServiceSpec {
+            name: name.to_owned(),
+            program: program.to_owned(),
+            args: args(port),
+            listens: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            pid_file: dir.join(format!("{name}.pid")),
+            log_file: dir.join(format!("{name}.log")),
+        };
+        if let Err(error) = spec.start() {
+            panic!("cannot start the test server {name}: {error}");
+        }
+        TestServer { spec }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.spec.listens[0]
+    }
+
+    /// A directory for its files (configs it needs), shared by this process's test servers.
+    pub fn dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("coord-test-servers-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        dir
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.spec.stop();
+    }
+}
+
 /// Whether a TCP connection to `addr` succeeds.
 pub fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()

@@ -13,6 +13,7 @@
 mod docker;
 mod native;
 mod provision;
+mod redis;
 
 use std::path::PathBuf;
 
@@ -65,7 +66,10 @@ pub(crate) struct Launch<'a> {
 /// A server backend the suite needs, and how to run it natively.
 #[derive(Debug)]
 pub(crate) struct Server {
-    /// The backend it serves (`nats`), or backend and variant (`redis-cluster`).
+    /// Its name: the backend it serves (`nats`), or backend and variant
+    /// (`redis-cluster`).
+    pub(crate) name: &'static str,
+    /// The backend it serves.
     pub(crate) backend: &'static str,
     /// The programs it needs; the first runs its processes.
     pub(crate) tools: &'static [Tool],
@@ -114,10 +118,11 @@ pub(crate) fn process(
 }
 
 /// Every server the suite runs against.
-pub(crate) const SERVERS: &[Server] = &[NATS, KAFKA];
+pub(crate) const SERVERS: &[Server] = &[NATS, redis::STANDALONE, redis::CLUSTER, redis::SENTINEL, KAFKA];
 
 /// `nats-server` from the Debian package.
 const NATS: Server = Server {
+    name: "nats",
     backend: "nats",
     tools: &[Tool {
         binary: "nats-server",
@@ -144,6 +149,7 @@ const NATS: Server = Server {
 
 /// tansu, a Kafka-protocol broker in Rust, from crates.io, with memory storage.
 const KAFKA: Server = Server {
+    name: "kafka",
     backend: "kafka",
     tools: &[Tool {
         binary: "tansu",
@@ -234,15 +240,16 @@ fn chosen(names: &[String]) -> Result<Vec<&'static Server>> {
     names
         .iter()
         .map(|name| {
-            SERVERS.iter().find(|s| s.backend == name).with_context(|| {
-                let known: Vec<&str> = SERVERS.iter().map(|s| s.backend).collect();
-                format!(
-                    "no service for backend `{name}`; backends with a server: {}",
-                    known.join(", ")
-                )
-            })
+            let matching: Vec<&'static Server> =
+                SERVERS.iter().filter(|s| s.name == name || s.backend == name).collect();
+            if matching.is_empty() {
+                let known: Vec<&str> = SERVERS.iter().map(|s| s.name).collect();
+                bail!("no service called `{name}`; services: {}", known.join(", "));
+            }
+            Ok(matching)
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .map(|lists| lists.concat())
 }
 
 /// Services brought up for a run: the environment for the tests, and the
@@ -292,10 +299,10 @@ pub(crate) fn up(mode: Mode, backends: &[&'static Server]) -> Result<Running> {
                 let url = std::env::var(server.url_var).with_context(|| {
                     format!(
                         "--services external: {} is not set; point it at the {} server",
-                        server.url_var, server.backend
+                        server.url_var, server.name
                     )
                 })?;
-                println!("==> {}: using {url} (external, not started here)", server.backend);
+                println!("==> {}: using {url} (external, not started here)", server.name);
                 running.env.push((server.url_var.into(), url));
                 if let Ok(spec) = std::env::var(server.service_var) {
                     running.env.push((server.service_var.into(), spec));

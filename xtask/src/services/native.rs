@@ -11,7 +11,7 @@ use super::{Launch, Server, provision};
 
 /// Where `server`'s service file is kept.
 pub(super) fn spec_path(dir: &Path, server: &Server) -> PathBuf {
-    dir.join(format!("{}.json", server.backend))
+    dir.join(format!("{}.json", server.name))
 }
 
 fn all_up(specs: &[ServiceSpec]) -> bool {
@@ -31,7 +31,7 @@ pub(super) fn ensure_running(server: &Server, dir: &Path) -> Result<(Vec<Service
     {
         println!(
             "==> {}: already running ({}), left running afterwards",
-            server.backend,
+            server.name,
             (server.url)(&specs)
         );
         return Ok((specs, false));
@@ -42,35 +42,35 @@ pub(super) fn ensure_running(server: &Server, dir: &Path) -> Result<(Vec<Service
     let tools = server
         .tools
         .iter()
-        .map(|tool| provision::binary(server.backend, tool))
+        .map(|tool| provision::binary(server.name, tool))
         .collect::<Result<Vec<_>>>()?;
     let specs = (server.processes)(&Launch { dir, tools: &tools })?;
     let mut started = Vec::new();
     for spec in &specs {
         println!(
             "==> {}: starting {} {} (log {})",
-            server.backend,
+            server.name,
             spec.program.display(),
             spec.args.join(" "),
             spec.log_file.display()
         );
         match spec.start() {
             Ok(pid) => {
-                println!("==> {}: {} up as pid {pid}", server.backend, spec.name);
+                println!("==> {}: {} up as pid {pid}", server.name, spec.name);
                 started.push(spec.clone());
             }
             Err(error) => {
                 stop_all(server, &started)?;
-                return Err(error).with_context(|| format!("starting {} for {}", spec.name, server.backend));
+                return Err(error).with_context(|| format!("starting {} for {}", spec.name, server.name));
             }
         }
     }
     if let Err(error) = (server.setup)(&specs, &tools) {
         stop_all(server, &specs)?;
-        return Err(error).with_context(|| format!("setting up {}", server.backend));
+        return Err(error).with_context(|| format!("setting up {}", server.name));
     }
     ServiceSpec::save_all(&specs, &path).with_context(|| format!("writing {}", path.display()))?;
-    println!("==> {}: up at {}", server.backend, (server.url)(&specs));
+    println!("==> {}: up at {}", server.name, (server.url)(&specs));
     Ok((specs, true))
 }
 
@@ -78,10 +78,10 @@ fn stop_all(server: &Server, specs: &[ServiceSpec]) -> Result<()> {
     for spec in specs.iter().rev() {
         match spec
             .stop()
-            .with_context(|| format!("stopping {} of {}", spec.name, server.backend))?
+            .with_context(|| format!("stopping {} of {}", spec.name, server.name))?
         {
-            Some(pid) => println!("==> {}: stopped {} (pid {pid})", server.backend, spec.name),
-            None => println!("==> {}: {} was not running", server.backend, spec.name),
+            Some(pid) => println!("==> {}: stopped {} (pid {pid})", server.name, spec.name),
+            None => println!("==> {}: {} was not running", server.name, spec.name),
         }
     }
     Ok(())
@@ -92,7 +92,7 @@ pub(super) fn down(dir: &Path, servers: &[&Server]) -> Result<()> {
     for server in servers {
         let path = spec_path(dir, server);
         let Ok(specs) = ServiceSpec::load_all(&path) else {
-            println!("==> {}: not started by xtask", server.backend);
+            println!("==> {}: not started by xtask", server.name);
             continue;
         };
         stop_all(server, &specs)?;
@@ -105,7 +105,7 @@ pub(super) fn down(dir: &Path, servers: &[&Server]) -> Result<()> {
 pub(super) fn status(dir: &Path, servers: &[&Server]) -> Result<()> {
     for server in servers {
         let Ok(specs) = ServiceSpec::load_all(&spec_path(dir, server)) else {
-            println!("{:<16} not started by xtask", server.backend);
+            println!("{:<16} not started by xtask", server.name);
             continue;
         };
         for spec in &specs {
@@ -116,7 +116,7 @@ pub(super) fn status(dir: &Path, servers: &[&Server]) -> Result<()> {
                 Some(pid) => format!("pid {pid} runs but does not accept connections at {:?}", spec.listens),
                 None => format!("stopped (was at {:?})", spec.listens),
             };
-            println!("{:<16} {:<20} {line}", server.backend, spec.name);
+            println!("{:<16} {:<20} {line}", server.name, spec.name);
         }
     }
     Ok(())
