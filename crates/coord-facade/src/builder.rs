@@ -63,6 +63,8 @@ pub struct Builder {
     labels: BTreeMap<String, String>,
     uri: Option<BackendUri>,
     backend: Option<BackendConfig>,
+    /// Backend tables given in a configuration file (more than one is an error).
+    tables: usize,
     transport: Option<Arc<dyn TransportDyn>>,
 }
 
@@ -116,6 +118,7 @@ impl Builder {
             labels: BTreeMap::new(),
             uri: None,
             backend: None,
+            tables: 0,
             transport: None,
         }
     }
@@ -140,6 +143,7 @@ impl Builder {
         builder.labels = config.labels.clone();
         builder.uri = config.backend.clone();
         builder.backend = config.backend_table();
+        builder.tables = config.backend_tables();
         builder
     }
 
@@ -267,7 +271,7 @@ impl Builder {
             return Err(Error::new(error.kind(), error.operation(), error.message()));
         }
         let ways = [self.uri.is_some(), self.backend.is_some(), self.transport.is_some()];
-        if ways.iter().filter(|set| **set).count() > 1 {
+        if ways.iter().filter(|set| **set).count() > 1 || self.tables > 1 {
             return Err(config_error(match self.origin {
                 Origin::Config => "more than one backend is configured: keep one of `coordinator.backend` \
                                    and the backend tables such as `[coordinator.nats]`"

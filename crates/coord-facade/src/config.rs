@@ -108,16 +108,37 @@ pub struct CoordinatorConfig {
     #[cfg(feature = "nats")]
     #[serde(default)]
     pub nats: Option<coord_nats::NatsConfig>,
+    /// `[coordinator.redis]`: the Redis backend's settings (standalone,
+    /// Cluster or Sentinel), instead of a `backend` URI (see
+    /// [`crate::redis::RedisConfig`]).
+    #[cfg(feature = "redis")]
+    #[serde(default)]
+    pub redis: Option<coord_redis::RedisConfig>,
 }
 
 impl CoordinatorConfig {
     /// The backend given as a table, if any.
     pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+        let mut tables = Vec::new();
         #[cfg(feature = "nats")]
-        if let Some(nats) = &self.nats {
-            return Some(BackendConfig::Nats(nats.clone()));
+        tables.extend(self.nats.clone().map(BackendConfig::Nats));
+        #[cfg(feature = "redis")]
+        tables.extend(self.redis.clone().map(BackendConfig::Redis));
+        tables.into_iter().next()
+    }
+
+    /// How many backend tables are given (more than one is an error).
+    pub(crate) fn backend_tables(&self) -> usize {
+        let mut count = 0;
+        #[cfg(feature = "nats")]
+        {
+            count += usize::from(self.nats.is_some());
         }
-        None
+        #[cfg(feature = "redis")]
+        {
+            count += usize::from(self.redis.is_some());
+        }
+        count
     }
 }
 
@@ -340,6 +361,10 @@ probe-misses = 5
         );
         let message = config_error(
             "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.nats]\nservers = []\n",
+        );
+        assert!(message.starts_with("more than one backend is configured"), "{message}");
+        let message = config_error(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\n[coordinator.redis]\ntopology = \"cluster\"\n",
         );
         assert!(message.starts_with("more than one backend is configured"), "{message}");
     }

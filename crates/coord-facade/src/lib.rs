@@ -38,6 +38,11 @@ pub use coord_core::transport::memory;
 #[cfg(feature = "nats")]
 pub use coord_nats as nats;
 
+/// The Redis backend (`redis://…`, `redis+cluster://…`, `redis+sentinel://…`,
+/// `[coordinator.redis]`), with the `redis` feature.
+#[cfg(feature = "redis")]
+pub use coord_redis as redis;
+
 /// The engine crate, for what the facade does not re-export (the wire
 /// format, the membership detector).
 pub use coord_core;

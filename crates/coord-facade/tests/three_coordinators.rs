@@ -180,7 +180,11 @@ async fn from_uri_requires_a_node_id_and_a_known_scheme() {
 
     let err = Coordinator::from_uri("foo://x?node-id=mx1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory, nats");
+    let schemes: Vec<&str> = coord::schemes().collect();
+    assert_eq!(
+        err.message(),
+        format!("unknown backend scheme `foo`: use one of {}", schemes.join(", "))
+    );
 
     let err = Coordinator::from_uri("kafka://127.0.0.1:9092?node-id=mx1")
         .await

@@ -121,13 +121,21 @@ impl Locator {
         let server = self.server().await?;
         let client = self.client_for(&server, true)?;
         let mut conn = self.multiplexed(&client, &server).await?;
+        // A command proves the credentials (a connection is accepted before
+        // any is checked); under Sentinel, ROLE also proves it is the master
+        // (a demoted master still takes PUBLISH, but its subscribers are gone).
+        let command = if self.config.topology == Topology::Sentinel {
+            "ROLE"
+        } else {
+            "PING"
+        };
+        let reply: redis::Value =
+            tokio::time::timeout(self.config.command_timeout, redis::cmd(command).query_async(&mut conn))
+                .await
+                .map_err(|_| timed_out("redis connect", &server, self.config.command_timeout))?
+                .map_err(|e| redis_error("redis connect", &server, e))?;
         if self.config.topology == Topology::Sentinel {
-            let role: Vec<redis::Value> =
-                tokio::time::timeout(self.config.command_timeout, redis::cmd("ROLE").query_async(&mut conn))
-                    .await
-                    .map_err(|_| timed_out("redis role", &server, self.config.command_timeout))?
-                    .map_err(|e| redis_error("redis role", &server, e))?;
-            let is_master = matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master");
+            let is_master = matches!(&reply, redis::Value::Array(role) if matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master"));
             if !is_master {
                 return Err(Error::new(
                     ErrorKind::Unavailable,

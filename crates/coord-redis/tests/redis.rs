@@ -110,7 +110,7 @@ async fn sentinel_passes_the_conformance_suite() {
 fn node_config(namespace: &Namespace, id: &str) -> NodeConfig {
     let mut config = NodeConfig::new(NodeId::new(id).unwrap());
     config.namespace = namespace.clone();
-    config.secret = Some(Secret::new(b"redis-test-secret-of-32-bytes!!!".to_vec()).unwrap());
+    config.secret = Some(Secret::new(b"redis-test-secret-of-32-bytes!!!").unwrap());
     config
 }
 
