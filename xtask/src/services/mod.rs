@@ -83,8 +83,8 @@ pub(crate) struct Server {
     pub(crate) setup: fn(&[ServiceSpec], &[PathBuf]) -> Result<()>,
     /// The URL clients use, from the running processes.
     pub(crate) url: fn(&[ServiceSpec]) -> String,
-    /// The URL under `--services docker`.
-    pub(crate) docker_url: &'static str,
+    /// The URL under `--services docker`, if `xtask/compose.yaml` has it.
+    pub(crate) docker_url: Option<&'static str>,
 }
 
 /// A [`Server::setup`] with nothing to do.
@@ -144,7 +144,7 @@ const NATS: Server = Server {
     },
     setup: no_setup,
     url: |specs| format!("nats://{}", specs[0].listens[0]),
-    docker_url: "nats://127.0.0.1:14222",
+    docker_url: Some("nats://127.0.0.1:14222"),
 };
 
 /// tansu, a Kafka-protocol broker in Rust, from crates.io, with memory storage.
@@ -184,7 +184,7 @@ const KAFKA: Server = Server {
     },
     setup: no_setup,
     url: |specs| format!("kafka://{}", specs[0].listens[0]),
-    docker_url: "kafka://127.0.0.1:19092",
+    docker_url: Some("kafka://127.0.0.1:19092"),
 };
 
 /// How the services are provided.
@@ -310,11 +310,17 @@ pub(crate) fn up(mode: Mode, backends: &[&'static Server]) -> Result<Running> {
             }
         }
         Mode::Docker => {
+            for server in backends {
+                let url = server.docker_url.with_context(|| {
+                    format!(
+                        "{} has no service in xtask/compose.yaml: use --services native",
+                        server.name
+                    )
+                })?;
+                running.env.push((server.url_var.into(), url.to_owned()));
+            }
             docker::up()?;
             running.compose = true;
-            for server in backends {
-                running.env.push((server.url_var.into(), server.docker_url.to_owned()));
-            }
         }
         Mode::Native => {
             let dir = state_dir()?;

@@ -80,7 +80,7 @@ pub(crate) const STANDALONE: Server = Server {
     },
     setup: no_setup,
     url: |specs| format!("redis://{}", specs[0].listens[0]),
-    docker_url: "redis://127.0.0.1:16379",
+    docker_url: Some("redis://127.0.0.1:16379"),
 };
 
 /// Three masters joined into a Cluster.
@@ -123,7 +123,7 @@ pub(crate) const CLUSTER: Server = Server {
         let seeds: Vec<String> = specs.iter().map(|s| s.listens[0].to_string()).collect();
         format!("redis+cluster://{}", seeds.join(","))
     },
-    docker_url: "redis+cluster://127.0.0.1:17000",
+    docker_url: None,
 };
 
 /// A master, its replica and three sentinels watching them.
@@ -180,7 +180,7 @@ pub(crate) const SENTINEL: Server = Server {
         let sentinels: Vec<String> = specs[2..].iter().map(|s| s.listens[0].to_string()).collect();
         format!("redis+sentinel://{}/{MASTER_NAME}", sentinels.join(","))
     },
-    docker_url: "redis+sentinel://127.0.0.1:26379/coordmaster",
+    docker_url: None,
 };
 
 /// Runs `redis-cli -h 127.0.0.1 -p <port> <args…>` and returns its output.
