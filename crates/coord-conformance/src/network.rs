@@ -1,5 +1,5 @@
-//! The fixture of a backend with a real server: each connection goes
-//! through its own [`FaultProxy`] (cut, paused) and [`FaultyTransport`]
+//! The fixture of a backend with real servers: each connection goes
+//! through proxies of its own ([`FaultProxy`]: cut, paused) and [`FaultyTransport`]
 //! (frame loss, silent subscriptions), and the server itself is stopped and
 //! restarted through its processes' [`ServiceSpec`]s when they are given.
 
@@ -18,9 +18,14 @@ use crate::service::{ServiceSpec, free_port};
 /// Connects a backend transport to a server at the given address.
 pub type Connector = Box<dyn Fn(SocketAddr) -> BoxFuture<'static, Result<Arc<dyn TransportDyn>>> + Send + Sync>;
 
+/// Connects a backend transport given, for each server of the deployment,
+/// `(server, address to use instead)`: the node's own proxy to it.
+pub type RoutedConnector =
+    Box<dyn Fn(&[(SocketAddr, SocketAddr)]) -> BoxFuture<'static, Result<Arc<dyn TransportDyn>>> + Send + Sync>;
+
 /// What the fixture keeps per connection.
 struct Link {
-    proxy: ProxyControl,
+    proxies: Vec<ProxyControl>,
     silence: Arc<Silence>,
 }
 
@@ -31,9 +36,10 @@ pub struct NetworkFixture {
     /// Whether every connection runs through the proxy (false when the
     /// client finds further addresses by itself and bypasses it).
     proxied: bool,
-    server: SocketAddr,
+    /// The servers a node talks to, each through a proxy of its own.
+    servers: Vec<SocketAddr>,
     service: Option<Vec<ServiceSpec>>,
-    connector: Connector,
+    connector: RoutedConnector,
     loss: Arc<FrameLoss>,
     links: Mutex<HashMap<ConnId, Link>>,
     next: Mutex<u64>,
@@ -50,11 +56,26 @@ impl NetworkFixture {
         service: Option<Vec<ServiceSpec>>,
         connector: Connector,
     ) -> Self {
+        let connector: RoutedConnector = Box::new(move |routes| connector(routes[0].1));
+        NetworkFixture::through_every_server(backend, vec![server], service, connector)
+    }
+
+    /// A fixture for a deployment of several servers (`servers`), whose
+    /// clients connect to addresses the servers announce: each node gets a
+    /// proxy to every server, and `connector` is told which proxy stands for
+    /// which server (the backend maps announced addresses to them), so that
+    /// cutting a node cuts all of its connections.
+    pub fn through_every_server(
+        backend: &'static str,
+        servers: Vec<SocketAddr>,
+        service: Option<Vec<ServiceSpec>>,
+        connector: RoutedConnector,
+    ) -> Self {
         NetworkFixture {
             backend,
             variant: None,
             proxied: true,
-            server,
+            servers,
             service,
             connector,
             loss: Arc::new(FrameLoss::default()),
@@ -84,8 +105,8 @@ impl NetworkFixture {
 
     fn set_mode(&self, conn: ConnId, mode: ProxyMode) {
         self.with_links(|links| {
-            if let Some(link) = links.get(&conn) {
-                link.proxy.set(mode);
+            for proxy in links.get(&conn).into_iter().flat_map(|link| &link.proxies) {
+                proxy.set(mode);
             }
         });
     }
@@ -126,13 +147,24 @@ impl Fixture for NetworkFixture {
 
     fn connect(&self) -> BoxFuture<'_, Result<Connection>> {
         Box::pin(async move {
-            let proxy = FaultProxy::start(self.server)
-                .await
-                .map_err(|e| io_error("fault proxy", e))?;
-            let inner = (self.connector)(proxy.addr()).await?;
+            let mut proxies = Vec::with_capacity(self.servers.len());
+            for server in &self.servers {
+                proxies.push(
+                    FaultProxy::start(*server)
+                        .await
+                        .map_err(|e| io_error("fault proxy", e))?,
+                );
+            }
+            let routes: Vec<(SocketAddr, SocketAddr)> = self
+                .servers
+                .iter()
+                .zip(&proxies)
+                .map(|(server, proxy)| (*server, proxy.addr()))
+                .collect();
+            let inner = (self.connector)(&routes).await?;
             let silence = Arc::new(Silence::default());
-            let control = proxy.control();
-            let transport = FaultyTransport::new(inner, self.loss.clone(), silence.clone(), Some(Box::new(proxy)));
+            let controls = proxies.iter().map(FaultProxy::control).collect();
+            let transport = FaultyTransport::new(inner, self.loss.clone(), silence.clone(), Some(Box::new(proxies)));
             let id = {
                 let mut next = self.next.lock().expect("fixture lock");
                 *next += 1;
@@ -142,7 +174,7 @@ impl Fixture for NetworkFixture {
                 links.insert(
                     id,
                     Link {
-                        proxy: control,
+                        proxies: controls,
                         silence,
                     },
                 );
@@ -156,8 +188,12 @@ impl Fixture for NetworkFixture {
 
     fn connect_unreachable(&self) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
         Box::pin(async move {
-            let port = free_port().map_err(|e| io_error("free port", e))?;
-            (self.connector)(SocketAddr::from(([127, 0, 0, 1], port))).await
+            let mut routes = Vec::with_capacity(self.servers.len());
+            for server in &self.servers {
+                let port = free_port().map_err(|e| io_error("free port", e))?;
+                routes.push((*server, SocketAddr::from(([127, 0, 0, 1], port))));
+            }
+            (self.connector)(&routes).await
         })
     }
 
@@ -211,8 +247,8 @@ impl Faults for NetworkFixture {
 
     fn heal(&self) {
         self.with_links(|links| {
-            for link in links.values() {
-                link.proxy.set(ProxyMode::Pass {
+            for proxy in links.values().flat_map(|link| &link.proxies) {
+                proxy.set(ProxyMode::Pass {
                     delay: std::time::Duration::ZERO,
                 });
             }

@@ -89,6 +89,36 @@ impl NatsTransport {
     fn is_closed(&self) -> bool {
         *self.closed.borrow()
     }
+
+    /// Returns once the server has processed everything this client sent
+    /// before: `SUBSCRIBE` is not acknowledged, but the server handles a
+    /// client's commands in order, so a message on a private inbox coming
+    /// back proves that an earlier subscription is in place.
+    async fn barrier(&self) -> Result<()> {
+        let failed = |error: String| {
+            unavailable(
+                "nats subscribe",
+                format!("the subscription was not confirmed by {}: {error}", self.servers),
+            )
+        };
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        self.client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let confirmed = tokio::time::timeout(self.publish_timeout, echo.next()).await;
+        let _ = echo.unsubscribe().await;
+        match confirmed {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(failed("the connection closed".to_owned())),
+            Err(_) => Err(failed(format!("no answer within {:?}", self.publish_timeout))),
+        }
+    }
 }
 
 /// The client options of `config`, reporting events to `state`.
@@ -237,6 +267,7 @@ impl Transport for NatsTransport {
             )
             .with_source(error)
         })?;
+        self.barrier().await?;
         let frames = subscriber.map(|message| Received::Frame(message.payload));
         let items = stream::select(frames, losses);
         Ok(Box::pin(items.take_until(until_closed(self.closed.subscribe()))))

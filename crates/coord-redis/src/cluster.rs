@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use coord_core::Result;
 use coord_core::transport::{LinkHealth, Subscription};
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClientBuilder, NodeAddress};
 use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, TlsMode, Value};
 use tokio::sync::watch;
@@ -62,6 +62,21 @@ fn route(routes: &Routes, link: &LinkHealth, push: PushInfo) {
     }
 }
 
+/// `host:port` as the cluster client's node address.
+fn node_address(address: &str) -> Option<NodeAddress> {
+    let (host, port) = address.rsplit_once(':')?;
+    Some(NodeAddress::new(host, port.parse().ok()?))
+}
+
+/// The configured address map, as the cluster client takes it.
+fn node_address_map(config: &RedisConfig) -> HashMap<NodeAddress, NodeAddress> {
+    config
+        .address_map
+        .iter()
+        .filter_map(|(announced, to)| Some((node_address(announced)?, node_address(to)?)))
+        .collect()
+}
+
 impl ClusterLink {
     /// Connects to the cluster through its seed nodes.
     pub(crate) async fn connect(config: &RedisConfig, link: Arc<LinkHealth>) -> Result<Self> {
@@ -77,6 +92,9 @@ impl ClusterLink {
                 route(&pushes, &pushed_link, push);
                 Ok::<(), std::convert::Infallible>(())
             });
+        if !config.address_map.is_empty() {
+            builder = builder.node_address_map(node_address_map(config));
+        }
         if let Some(user) = &config.user {
             builder = builder.username(user);
         }

@@ -2,6 +2,7 @@
 //! servers are and how to authenticate, as a serde table
 //! (`[coordinator.redis]`), a builder, or URI parts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,6 +77,12 @@ pub struct RedisConfig {
     /// up to 512 MiB, but large frames stall everyone's pub/sub).
     #[serde(default = "default_max_payload")]
     pub max_payload: usize,
+    /// `[coordinator.redis.address-map]`: `"host:port" = "host:port"` pairs
+    /// that replace an address the servers announce (cluster nodes, the
+    /// master a sentinel names) by the one to connect to, for servers behind
+    /// NAT, port forwarding or containers that announce unreachable addresses.
+    #[serde(default)]
+    pub address_map: BTreeMap<String, String>,
 }
 
 /// The `[coordinator.redis.tls]` table.
@@ -136,7 +143,19 @@ impl RedisConfig {
             reconnect_max_delay: default_reconnect_max_delay(),
             subscription_capacity: default_subscription_capacity(),
             max_payload: default_max_payload(),
+            address_map: BTreeMap::new(),
         }
+    }
+
+    /// Connects to `to` wherever the servers announce `announced`.
+    pub fn map_address(mut self, announced: impl Into<String>, to: impl Into<String>) -> Self {
+        self.address_map.insert(announced.into(), to.into());
+        self
+    }
+
+    /// Where to connect for an address the servers announce.
+    pub(crate) fn reachable<'a>(&'a self, announced: &'a str) -> &'a str {
+        self.address_map.get(announced).map_or(announced, String::as_str)
     }
 
     /// One server at `host:port`.
@@ -320,6 +339,18 @@ impl RedisConfig {
                 )));
             }
         }
+        for (announced, to) in &self.address_map {
+            for address in [announced, to] {
+                if !matches!(
+                    address.rsplit_once(':').map(|(_, port)| port.parse::<u16>()),
+                    Some(Ok(_))
+                ) {
+                    return Err(config(format!(
+                        "`redis.address-map` entry {announced:?} = {to:?}: {address:?} is not host:port"
+                    )));
+                }
+            }
+        }
         if self.subscription_capacity == 0 || self.max_payload == 0 {
             return Err(config(
                 "`redis.subscription-capacity` and `redis.max-payload` must be positive".to_owned(),
@@ -351,6 +382,7 @@ impl fmt::Debug for RedisConfig {
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("subscription_capacity", &self.subscription_capacity)
             .field("max_payload", &self.max_payload)
+            .field("address_map", &self.address_map)
             .finish()
     }
 }
@@ -444,5 +476,14 @@ mod tests {
         }
         let table: RedisConfig = toml::from_str("topology = \"sentinel\"\nservers = [\"h:26379\"]").unwrap();
         assert!(table.validate().unwrap_err().message().contains("master-name"));
+        let table: RedisConfig = toml::from_str("[address-map]\n\"10.0.0.1:6379\" = \"nowhere\"").unwrap();
+        assert!(table.validate().unwrap_err().message().contains("is not host:port"));
+    }
+
+    #[test]
+    fn announced_addresses_are_mapped() {
+        let cfg = RedisConfig::standalone("h:1").map_address("10.1.0.7:6379", "127.0.0.1:16379");
+        assert_eq!(cfg.reachable("10.1.0.7:6379"), "127.0.0.1:16379");
+        assert_eq!(cfg.reachable("10.1.0.8:6379"), "10.1.0.8:6379");
     }
 }

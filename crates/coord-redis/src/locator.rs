@@ -87,7 +87,10 @@ impl Locator {
                 Ok::<_, Error>(reply)
             };
             match tokio::time::timeout(self.config.command_timeout, asked).await {
-                Ok(Ok(Some((host, port)))) => return Ok(format!("{host}:{port}")),
+                Ok(Ok(Some((host, port)))) => {
+                    let announced = format!("{host}:{port}");
+                    return Ok(self.config.reachable(&announced).to_owned());
+                }
                 Ok(Ok(None)) => causes.push(format!("{sentinel}: knows no master named {name:?}")),
                 Ok(Err(error)) => causes.push(format!("{sentinel}: {}", error.message())),
                 Err(_) => causes.push(format!(

@@ -18,8 +18,8 @@ use coord_conformance::{NetworkFixture, run_and_check, server_address, service_s
 use coord_core::engine::DropReason;
 use coord_core::transport::Received;
 use coord_core::{
-    Channel, ErrorKind, Event, Incoming, LagReason, Namespace, Node, NodeConfig, NodeId, Secret, Transport,
-    TransportDyn,
+    Channel, ErrorKind, Event, HealthStatus, Incoming, LagReason, Namespace, Node, NodeConfig, NodeId, Secret,
+    Transport, TransportDyn,
 };
 use coord_redis::{RedisConfig, RedisTransport};
 use futures::StreamExt;
@@ -70,22 +70,64 @@ async fn standalone_passes_the_conformance_suite() {
     run_and_check(&fixture).await;
 }
 
+/// Every `host:port` of a URL's server list.
+fn all_addrs(url: &str) -> Vec<SocketAddr> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let hosts = rest.split('/').next().unwrap_or_default();
+    hosts.split(',').map(|host| host.parse().unwrap()).collect()
+}
+
+/// The fixture of a deployment whose clients follow announced addresses
+/// (cluster nodes, the master a sentinel names): with its processes known,
+/// each node reaches every server through a proxy of its own, mapped with
+/// `address-map`, so that a cut cuts it off for real; without them (external
+/// servers), the connection-fault cases are declared n/a.
+fn deployment_fixture(
+    variant: &'static str,
+    url: &str,
+    service: Option<Vec<ServiceSpec>>,
+    make: fn(Vec<String>) -> RedisConfig,
+) -> NetworkFixture {
+    let entry = all_addrs(url);
+    let Some(specs) = service else {
+        let fixture = NetworkFixture::new(
+            "redis",
+            entry[0],
+            None,
+            Box::new(move |addr| transport(make(vec![addr.to_string()]))),
+        );
+        return fixture.variant(variant).clients_bypass_the_proxy();
+    };
+    let servers: Vec<SocketAddr> = specs.iter().flat_map(|spec| spec.listens.clone()).collect();
+    NetworkFixture::through_every_server(
+        "redis",
+        servers,
+        Some(specs),
+        Box::new(move |routes| {
+            let via = |server: &SocketAddr| {
+                routes
+                    .iter()
+                    .find(|(s, _)| s == server)
+                    .map(|(_, proxy)| proxy.to_string())
+            };
+            let mut config = make(entry.iter().filter_map(via).collect());
+            for (server, proxy) in routes {
+                config = config.map_address(server.to_string(), proxy.to_string());
+            }
+            transport(config)
+        }),
+    )
+    .variant(variant)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_passes_the_conformance_suite() {
     let Some(url) = server_address("redis", "COORD_REDIS_CLUSTER_URL") else {
         return;
     };
     let _turn = SERVERS.lock().await;
-    // The client reaches every node the cluster announces, not only the
-    // proxied seed: a cut proxy would not cut it off.
-    let fixture = NetworkFixture::new(
-        "redis",
-        first_addr(&url),
-        service_spec("COORD_REDIS_CLUSTER_SERVICE"),
-        Box::new(|addr| transport(RedisConfig::cluster([addr.to_string()]))),
-    )
-    .variant("cluster")
-    .clients_bypass_the_proxy();
+    let service = service_spec("COORD_REDIS_CLUSTER_SERVICE");
+    let fixture = deployment_fixture("cluster", &url, service, RedisConfig::cluster);
     run_and_check(&fixture).await;
 }
 
@@ -95,15 +137,10 @@ async fn sentinel_passes_the_conformance_suite() {
         return;
     };
     let _turn = SERVERS.lock().await;
-    // The client connects to the master the (proxied) sentinel names.
-    let fixture = NetworkFixture::new(
-        "redis",
-        first_addr(&url),
-        service_spec("COORD_REDIS_SENTINEL_SERVICE"),
-        Box::new(|addr| transport(RedisConfig::sentinel([addr.to_string()], MASTER_NAME))),
-    )
-    .variant("sentinel")
-    .clients_bypass_the_proxy();
+    let service = service_spec("COORD_REDIS_SENTINEL_SERVICE");
+    let fixture = deployment_fixture("sentinel", &url, service, |sentinels| {
+        RedisConfig::sentinel(sentinels, MASTER_NAME)
+    });
     run_and_check(&fixture).await;
 }
 
@@ -254,6 +291,22 @@ async fn sentinel_failover_keeps_delivering_five_times_in_a_row() {
         }
         let healed = killed.elapsed();
         assert!(log.lags() > lags_before, "run {run}: no Lagged marked the failover");
+        // Health must not be green unless frames flow (delivery stopped after
+        // a failover while health stayed green is a known failure of others):
+        // once both nodes say Healthy, a fresh event must arrive.
+        wait_until("both nodes healthy after the failover", Duration::from_secs(30), || {
+            [&sender, &receiver]
+                .iter()
+                .all(|node| node.health().status == HealthStatus::Healthy)
+        })
+        .await;
+        let probe = next;
+        sender.broadcast(numbered(probe)).await.unwrap();
+        next += 1;
+        wait_until("delivery while both report healthy", Duration::from_secs(10), || {
+            log.ids().contains(&probe)
+        })
+        .await;
         // The old master comes back; the sentinels make it a replica.
         victim.start().unwrap();
         let got = log.ids();
