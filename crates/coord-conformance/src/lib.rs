@@ -17,6 +17,7 @@
 //! ```
 
 pub mod cases;
+pub mod certs;
 mod environment;
 mod faulty;
 mod fixture;

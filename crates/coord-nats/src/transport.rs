@@ -176,7 +176,14 @@ async fn options(config: &NatsConfig, servers: &str, state: Arc<ConnectionState>
 
 /// A connect failure as coord's error: the backend, the servers and the cause.
 fn connect_error(servers: &str, error: async_nats::ConnectError) -> Error {
+    // The client reports a certificate it does not trust as an I/O error.
+    let certificate = error.to_string().contains("certificate");
     let (kind, temporary, hint) = match error.kind() {
+        _ if certificate => (
+            ErrorKind::Unauthorized,
+            false,
+            "the server's certificate is not trusted: set `nats.tls.ca` to the CA that signed it",
+        ),
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => (
             ErrorKind::Unauthorized,
             false,

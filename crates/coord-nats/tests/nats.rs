@@ -13,7 +13,7 @@ use coord_conformance::service::TestServer;
 use coord_conformance::{NetworkFixture, run_and_check, server_address, service_spec};
 use coord_core::transport::Received;
 use coord_core::{Channel, ErrorKind, Namespace, Transport, TransportDyn};
-use coord_nats::{NatsConfig, NatsTransport};
+use coord_nats::{NatsConfig, NatsTls, NatsTransport};
 use futures::StreamExt;
 
 const URL_VAR: &str = "COORD_NATS_URL";
@@ -154,4 +154,40 @@ async fn frames_above_the_server_max_payload_are_refused() {
     transport.close().await.unwrap();
     let closed = transport.publish(&channel, Bytes::new()).await.unwrap_err();
     assert_eq!(closed.kind(), ErrorKind::Closed, "{closed}");
+}
+
+#[tokio::test]
+async fn tls_with_a_ca_connects_and_without_it_is_refused() {
+    let dir = TestServer::dir().join("nats-tls");
+    let files = coord_conformance::certs::write(&dir);
+    let tls_args = [
+        "--tls",
+        "--tlscert",
+        files.cert.to_str().unwrap(),
+        "--tlskey",
+        files.key.to_str().unwrap(),
+    ];
+    let Some(server) = own_server("tls", &tls_args) else {
+        return;
+    };
+    let url = format!("tls://{}", server.addr());
+    let mut trusted = config(server.addr());
+    trusted.servers = vec![url.clone()];
+    let mut tls = NatsTls::default();
+    tls.ca = Some(files.ca.clone());
+    tls.required = true;
+    let good = NatsTransport::connect(&trusted.clone().tls(tls)).await.unwrap();
+    round_trip(&good).await;
+    good.close().await.unwrap();
+    // Without the CA the server's certificate is not trusted.
+    let started = Instant::now();
+    let error = NatsTransport::connect(&trusted).await.unwrap_err();
+    let text = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Unauthorized, "{text}");
+    assert!(text.contains(&url) && text.contains("nats.tls.ca"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
