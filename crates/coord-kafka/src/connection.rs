@@ -1,0 +1,266 @@
+//! What librdkafka's callbacks tell about the connections: each client's
+//! broker state (from its statistics) and last error for `health()`, and a
+//! signal to the subscriptions when frames may have been lost (a consumer
+//! that lost its brokers and got them back).
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use coord_core::transport::TransportHealth;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+use tokio::sync::watch;
+
+/// Which of the transport's clients a context belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The producer (publishes every frame).
+    Producer,
+    /// A consumer (reads one topic).
+    Consumer,
+    /// The admin client (creates and deletes topics).
+    Admin,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+            Role::Admin => "admin client",
+        }
+    }
+}
+
+/// The transport's connection bookkeeping, shared by every client context.
+#[derive(Debug)]
+pub(crate) struct ConnectionState {
+    servers: String,
+    inner: Mutex<Inner>,
+    /// Bumped each time a consumer got its brokers back after losing them.
+    lost: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    producer: Link,
+    consumer: Link,
+    /// The last error any client reported.
+    last_error: Option<String>,
+    reconnects: u64,
+    since: SystemTime,
+}
+
+/// One client's view of its brokers.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    connected: bool,
+}
+
+impl ConnectionState {
+    /// The state of clients that have just reached the cluster at `servers`.
+    pub(crate) fn new(servers: &str) -> Arc<Self> {
+        Arc::new(ConnectionState {
+            servers: servers.to_owned(),
+            inner: Mutex::new(Inner {
+                producer: Link { connected: true },
+                consumer: Link { connected: true },
+                last_error: None,
+                reconnects: 0,
+                since: SystemTime::now(),
+            }),
+            lost: watch::channel(0).0,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("kafka connection state lock")
+    }
+
+    /// A context for one client of `role`.
+    pub(crate) fn context(self: &Arc<Self>, role: Role) -> KafkaContext {
+        KafkaContext {
+            role,
+            state: self.clone(),
+        }
+    }
+
+    /// A receiver whose value changes each time frames may have been lost.
+    pub(crate) fn watch_losses(&self) -> watch::Receiver<u64> {
+        self.lost.subscribe()
+    }
+
+    /// Whether the producer has a broker connection.
+    pub(crate) fn producer_connected(&self) -> bool {
+        self.lock().producer.connected
+    }
+
+    /// The last error reported, for messages.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.lock().last_error.clone()
+    }
+
+    fn set(&self, role: Role, connected: bool, why: Option<String>) {
+        let mut inner = self.lock();
+        let was_up = inner.producer.connected && inner.consumer.connected;
+        let link = match role {
+            Role::Producer => &mut inner.producer,
+            Role::Consumer => &mut inner.consumer,
+            Role::Admin => return,
+        };
+        let came_back = connected && !link.connected;
+        link.connected = connected;
+        if let Some(why) = why {
+            inner.last_error = Some(why);
+        }
+        let is_up = inner.producer.connected && inner.consumer.connected;
+        if was_up != is_up {
+            inner.since = SystemTime::now();
+            if is_up {
+                inner.reconnects += 1;
+            }
+        }
+        drop(inner);
+        if came_back {
+            tracing::info!(servers = %self.servers, role = role.name(), "kafka brokers reachable again");
+            if role == Role::Consumer {
+                self.frames_lost();
+            }
+        }
+    }
+
+    /// Tells every subscription that frames may have been lost.
+    pub(crate) fn frames_lost(&self) {
+        self.lost.send_modify(|n| *n += 1);
+    }
+
+    /// Takes one statistics report of a client: connected when a broker
+    /// learned from the cluster's metadata is up.
+    fn on_stats(&self, role: Role, stats: &Statistics) {
+        let learned: Vec<_> = stats.brokers.values().filter(|b| b.nodeid >= 0).collect();
+        if learned.is_empty() {
+            // Not connected to the cluster yet (or any more): the bootstrap
+            // brokers alone say nothing about frames flowing.
+            if stats.brokers.values().all(|b| b.state != "UP") {
+                let why = format!("no connection to any broker of {}", self.servers);
+                self.set(role, false, Some(why));
+            }
+            return;
+        }
+        let up = learned.iter().any(|b| b.state == "UP");
+        if up {
+            self.set(role, true, None);
+        } else {
+            let states: Vec<String> = learned.iter().map(|b| format!("{} {}", b.nodename, b.state)).collect();
+            let why = match self.last_error() {
+                Some(error) => format!("no broker of {} is up ({}): {error}", self.servers, states.join(", ")),
+                None => format!("no broker of {} is up ({})", self.servers, states.join(", ")),
+            };
+            self.set(role, false, Some(why));
+        }
+    }
+
+    fn on_error(&self, role: Role, error: &KafkaError, reason: &str) {
+        let text = format!("{} of {}: {error}: {reason}", role.name(), self.servers);
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                tracing::warn!(servers = %self.servers, role = role.name(), %reason, "kafka: all brokers down");
+                self.set(role, false, Some(text));
+            }
+            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                tracing::debug!(servers = %self.servers, role = role.name(), %reason, "kafka broker connection failed");
+                self.lock().last_error = Some(text);
+            }
+            _ => {
+                tracing::warn!(servers = %self.servers, role = role.name(), %error, %reason, "kafka client error");
+                self.lock().last_error = Some(text);
+            }
+        }
+    }
+
+    /// Health as last reported by the clients.
+    pub(crate) fn health(&self) -> TransportHealth {
+        let inner = self.lock();
+        if inner.producer.connected && inner.consumer.connected {
+            TransportHealth::up(inner.reconnects, inner.since)
+        } else {
+            let side = match (inner.producer.connected, inner.consumer.connected) {
+                (false, false) => "producer and consumer",
+                (false, true) => "producer",
+                _ => "consumer",
+            };
+            let detail = match &inner.last_error {
+                Some(error) => format!("kafka {side} not connected to {}: {error}", self.servers),
+                None => format!("kafka {side} not connected to {}", self.servers),
+            };
+            TransportHealth::down(detail, inner.reconnects, inner.since)
+        }
+    }
+}
+
+/// The librdkafka client context of one client: routes its statistics,
+/// errors and logs to the shared [`ConnectionState`] and to `tracing`.
+pub(crate) struct KafkaContext {
+    role: Role,
+    state: Arc<ConnectionState>,
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let servers = &self.state.servers;
+        let role = self.role.name();
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", %servers, role, fac, "{message}");
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", %servers, role, fac, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", %servers, role, fac, "{message}");
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", %servers, role, fac, "{message}"),
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        self.state.on_stats(self.role, &statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.state.on_error(self.role, &error, reason);
+    }
+}
+
+impl ConsumerContext for KafkaContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_that_comes_back_signals_lost_frames() {
+        let state = ConnectionState::new("k:9092");
+        let losses = state.watch_losses();
+        state.set(Role::Consumer, true, None);
+        assert!(!losses.has_changed().unwrap(), "staying up loses nothing");
+        state.on_error(
+            Role::Consumer,
+            &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        let down = state.health();
+        assert!(!down.connected);
+        assert!(down.detail.as_deref().unwrap().contains("k:9092"), "{down:?}");
+        assert!(down.detail.as_deref().unwrap().contains("brokers are down"), "{down:?}");
+        state.set(Role::Consumer, true, None);
+        assert!(losses.has_changed().unwrap());
+        let up = state.health();
+        assert!(up.connected);
+        assert_eq!(up.reconnects, 1);
+        state.set(Role::Producer, false, Some("gone".into()));
+        assert!(!state.producer_connected());
+        assert!(!state.health().connected);
+    }
+}
