@@ -34,6 +34,11 @@ pub(crate) const BACKENDS: &[Backend] = &[
         package: "coord-nats",
         test: "nats",
     },
+    Backend {
+        name: "kafka",
+        package: "coord-kafka",
+        test: "kafka",
+    },
 ];
 
 /// The servers the chosen backends need.
@@ -169,7 +174,7 @@ mod tests {
         let err = select(&args(&["--backend", "carrier-pigeon"])).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
-        assert!(message.contains("known backends: memory, nats"), "{message}");
+        assert!(message.contains("known backends: memory, nats, kafka"), "{message}");
     }
 
     #[test]

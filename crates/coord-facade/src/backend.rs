@@ -39,14 +39,19 @@ const BACKENDS: &[Backend] = &[
         scheme: "nats",
         connect: connect_nats,
     },
+    #[cfg(feature = "kafka")]
+    Backend {
+        scheme: "kafka",
+        connect: connect_kafka,
+    },
 ];
 
 /// Schemes of backends that are designed but not built yet, so that naming
 /// one gives a precise answer instead of "unknown".
-const PLANNED: &[&str] = &["zenoh", "redis", "rediss", "kafka"];
+const PLANNED: &[&str] = &["zenoh", "redis", "rediss"];
 
 /// Schemes of backends that exist behind a cargo feature of this crate.
-const OPTIONAL: &[(&str, &str)] = &[("nats", "nats")];
+const OPTIONAL: &[(&str, &str)] = &[("nats", "nats"), ("kafka", "kafka")];
 
 /// A backend's own settings, for [`crate::Builder::backend`] and the
 /// backend tables of the configuration file (`[coordinator.nats]`).
@@ -56,6 +61,16 @@ pub enum BackendConfig {
     /// NATS ([`crate::nats::NatsConfig`]).
     #[cfg(feature = "nats")]
     Nats(coord_nats::NatsConfig),
+    /// Kafka / Redpanda ([`crate::kafka::KafkaConfig`]).
+    #[cfg(feature = "kafka")]
+    Kafka(coord_kafka::KafkaConfig),
+}
+
+#[cfg(feature = "kafka")]
+impl From<coord_kafka::KafkaConfig> for BackendConfig {
+    fn from(config: coord_kafka::KafkaConfig) -> Self {
+        BackendConfig::Kafka(config)
+    }
 }
 
 #[cfg(feature = "nats")]
@@ -71,6 +86,8 @@ impl BackendConfig {
         match *self {
             #[cfg(feature = "nats")]
             BackendConfig::Nats(_) => "coordinator.nats",
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(_) => "coordinator.kafka",
         }
     }
 
@@ -79,6 +96,8 @@ impl BackendConfig {
         match self {
             #[cfg(feature = "nats")]
             BackendConfig::Nats(config) => config.validate(),
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(config) => config.validate(),
         }
     }
 
@@ -88,6 +107,11 @@ impl BackendConfig {
             #[cfg(feature = "nats")]
             BackendConfig::Nats(config) => {
                 let transport: Arc<dyn TransportDyn> = Arc::new(coord_nats::NatsTransport::connect(config).await?);
+                Ok(transport)
+            }
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(config) => {
+                let transport: Arc<dyn TransportDyn> = Arc::new(coord_kafka::KafkaTransport::connect(config).await?);
                 Ok(transport)
             }
         }
@@ -367,6 +391,15 @@ fn connect_nats(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>
     })
 }
 
+/// `kafka://[user:password@]host:port[,host:port…]?…`: see [`coord_kafka::KafkaConfig::from_uri_parts`].
+#[cfg(feature = "kafka")]
+fn connect_kafka(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
+    Box::pin(async move {
+        let config = coord_kafka::KafkaConfig::from_uri_parts(uri.target(), uri.params())?;
+        BackendConfig::Kafka(config).connect().await
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,8 +440,8 @@ mod tests {
 
     #[test]
     fn planned_scheme_says_it_is_not_built_yet() {
-        let err = BackendUri::parse("kafka://user:pw@127.0.0.1:9092").unwrap_err();
-        assert!(err.message().contains("`kafka` backend is planned"), "{err}");
+        let err = BackendUri::parse("redis://user:pw@127.0.0.1:6379").unwrap_err();
+        assert!(err.message().contains("`redis` backend is planned"), "{err}");
         assert!(!err.message().contains("pw"), "{err}");
     }
 
@@ -429,6 +462,39 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         assert!(err.to_string().contains("nats://127.0.0.1:1"), "{err}");
         assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    #[test]
+    fn kafka_without_its_feature_names_the_feature() {
+        let err = BackendUri::parse("kafka://user:pw@127.0.0.1:9092").unwrap_err();
+        assert!(err.message().contains("enable coord's `kafka` feature"), "{err}");
+        assert!(!err.message().contains("pw"), "{err}");
+    }
+
+    #[cfg(feature = "kafka")]
+    #[tokio::test]
+    async fn kafka_uri_errors_name_the_parameter_or_the_broker() {
+        let Err(err) = BackendUri::parse("kafka://127.0.0.1:1?colour=blue")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("an unknown kafka parameter was accepted");
+        };
+        assert!(err.message().contains("unknown URI parameter `colour`"), "{err}");
+        let Err(err) = BackendUri::parse("kafka://127.0.0.1:1?connect-timeout=1s")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("a kafka broker was found on port 1");
+        };
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(
+            err.to_string().contains("kafka") && err.to_string().contains("127.0.0.1:1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -139,7 +139,8 @@ impl Builder {
         builder.addresses = config.addresses.clone();
         builder.labels = config.labels.clone();
         builder.uri = config.backend.clone();
-        builder.backend = config.backend_table();
+        let table = config.backend_table();
+        builder.backend = builder.keep_first_error(table).flatten();
         builder
     }
 

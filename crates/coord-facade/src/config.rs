@@ -108,16 +108,41 @@ pub struct CoordinatorConfig {
     #[cfg(feature = "nats")]
     #[serde(default)]
     pub nats: Option<coord_nats::NatsConfig>,
+    /// `[coordinator.kafka]`: the Kafka / Redpanda backend's settings,
+    /// instead of a `backend` URI (see [`crate::kafka::KafkaConfig`]).
+    #[cfg(feature = "kafka")]
+    #[serde(default)]
+    pub kafka: Option<coord_kafka::KafkaConfig>,
 }
 
 impl CoordinatorConfig {
     /// The backend given as a table, if any.
-    pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+    ///
+    /// # Errors
+    /// `Config` when more than one backend table is given.
+    pub(crate) fn backend_table(&self) -> Result<Option<BackendConfig>> {
+        #[allow(unused_mut)]
+        let mut tables: Vec<BackendConfig> = Vec::new();
         #[cfg(feature = "nats")]
         if let Some(nats) = &self.nats {
-            return Some(BackendConfig::Nats(nats.clone()));
+            tables.push(BackendConfig::Nats(nats.clone()));
         }
-        None
+        #[cfg(feature = "kafka")]
+        if let Some(kafka) = &self.kafka {
+            tables.push(BackendConfig::Kafka(kafka.clone()));
+        }
+        if tables.len() > 1 {
+            let names: Vec<String> = tables.iter().map(|t| format!("`[{}]`", t.table())).collect();
+            return Err(Error::new(
+                ErrorKind::Config,
+                "config",
+                format!(
+                    "more than one backend table is configured ({}): keep one",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(tables.pop())
     }
 }
 
@@ -342,6 +367,37 @@ probe-misses = 5
             "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.nats]\nservers = []\n",
         );
         assert!(message.starts_with("more than one backend is configured"), "{message}");
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn a_kafka_table_is_read_and_checked() {
+        let ok = Config::from_toml(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.kafka]\nbootstrap-servers = [\"10.0.0.5:9092\"]\n\
+             fetch-wait-max = \"5ms\"\n[coordinator.kafka.sasl]\nmechanism = \"SCRAM-SHA-256\"\nuser = \"coord\"\n\
+             password = \"pw-4711\"\n",
+        )
+        .unwrap();
+        let kafka = ok.coordinator.kafka.as_ref().unwrap();
+        assert_eq!(kafka.fetch_wait_max, Duration::from_millis(5));
+        assert!(!format!("{ok:?}").contains("pw-4711"), "the password is hidden");
+        let message = config_error(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.kafka]\nbootstrap-servers = [\"kafka://h:9092\"]\n",
+        );
+        assert!(
+            message.contains("in `[coordinator.kafka]`") && message.contains("no scheme"),
+            "{message}"
+        );
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\n[coordinator.kafka]\nlinger = 5\n");
+        assert!(message.contains("coordinator.kafka.linger"), "{message}");
+    }
+
+    #[cfg(all(feature = "kafka", feature = "nats"))]
+    #[test]
+    fn two_backend_tables_are_refused() {
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\n[coordinator.kafka]\n");
+        assert!(message.starts_with("more than one backend table"), "{message}");
+        assert!(message.contains("[coordinator.kafka]"), "{message}");
     }
 
     #[test]

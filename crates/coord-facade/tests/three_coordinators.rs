@@ -180,12 +180,30 @@ async fn from_uri_requires_a_node_id_and_a_known_scheme() {
 
     let err = Coordinator::from_uri("foo://x?node-id=mx1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory, nats");
+    let built: &[&str] = &[
+        "memory",
+        #[cfg(feature = "nats")]
+        "nats",
+        #[cfg(feature = "kafka")]
+        "kafka",
+    ];
+    assert_eq!(
+        err.message(),
+        format!("unknown backend scheme `foo`: use one of {}", built.join(", "))
+    );
 
-    let err = Coordinator::from_uri("kafka://127.0.0.1:9092?node-id=mx1")
+    let err = Coordinator::from_uri("redis://127.0.0.1:6379?node-id=mx1")
         .await
         .unwrap_err();
-    assert!(err.message().contains("`kafka` backend is planned"), "{err}");
+    assert!(err.message().contains("`redis` backend is planned"), "{err}");
+
+    #[cfg(not(feature = "kafka"))]
+    {
+        let err = Coordinator::from_uri("kafka://127.0.0.1:9092?node-id=mx1")
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("enable coord's `kafka` feature"), "{err}");
+    }
 
     let err = Coordinator::from_uri("memory://x?node-id=mx1&colour=blue")
         .await
