@@ -228,3 +228,71 @@ async fn bad_settings_fail_before_connecting() {
     assert_eq!(error.kind(), ErrorKind::Config, "{error}");
     assert!(error.to_string().contains("no.such.property"), "{error}");
 }
+
+/// Median and 99th percentile of `samples`.
+fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99))
+}
+
+/// Publish → receive latency of `n` frames, one at a time.
+async fn latency(from: &KafkaTransport, channel: &Channel, subscription: &mut Subscription, n: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        from.publish(channel, Bytes::from(format!("ping-{i}"))).await.unwrap();
+        assert_eq!(frames(subscription, 1).await.len(), 1);
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
+/// Rough figures behind the backend's choices (run by hand:
+/// `cargo test -p coord-kafka --test kafka -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run by hand against a broker"]
+async fn measure_latency_and_directed_cost() {
+    let Some(url) = server_address("kafka", URL_VAR) else {
+        return;
+    };
+    let addr = socket_addr(&url);
+    let channel = fresh_channel();
+    let receiver = KafkaTransport::connect(&config(addr)).await.unwrap();
+    let sender = KafkaTransport::connect(&config(addr)).await.unwrap();
+    let mut subscription = receiver.subscribe(&channel).await.unwrap();
+    let (p50, p99) = percentiles(latency(&sender, &channel, &mut subscription, 300).await);
+    println!("broadcast topic: publish→receive p50 {p50:?}, p99 {p99:?}");
+
+    const N: usize = 3000;
+    let frame = Bytes::from(vec![1u8; 256]);
+    let started = Instant::now();
+    for _ in 0..N {
+        sender.publish(&channel, frame.clone()).await.unwrap();
+    }
+    assert_eq!(frames(&mut subscription, N).await.len(), N);
+    let took = started.elapsed();
+    println!(
+        "sequential publishes (each awaiting its ack), 256 B: {N} in {took:?} = {:.0} frames/s",
+        N as f64 / took.as_secs_f64()
+    );
+
+    let mut per_node = config(addr);
+    per_node.per_node_topics = true;
+    let target = KafkaTransport::connect(&per_node).await.unwrap();
+    let node = Channel::node(&channel.namespace, &NodeId::new("target").unwrap());
+    let started = Instant::now();
+    let mut directed = target.subscribe(&node).await.unwrap();
+    println!(
+        "per-node topic: create + assign at start {:?} (a second consumer per node)",
+        started.elapsed()
+    );
+    let (p50, p99) = percentiles(latency(&sender, &node, &mut directed, 300).await);
+    println!("per-node topic: publish→receive p50 {p50:?}, p99 {p99:?}");
+    let started = Instant::now();
+    target.close().await.unwrap();
+    println!("per-node topic: close with topic deletion {:?}", started.elapsed());
+    for transport in [&receiver, &sender] {
+        transport.close().await.unwrap();
+    }
+}
