@@ -93,11 +93,6 @@ impl ConnectionState {
         self.lost.subscribe()
     }
 
-    /// Whether the producer has a broker connection.
-    pub(crate) fn producer_connected(&self) -> bool {
-        self.lock().producer.connected
-    }
-
     /// The last error reported, for messages.
     pub(crate) fn last_error(&self) -> Option<String> {
         self.lock().last_error.clone()
@@ -137,30 +132,24 @@ impl ConnectionState {
         self.lost.send_modify(|n| *n += 1);
     }
 
-    /// Takes one statistics report of a client: connected when a broker
-    /// learned from the cluster's metadata is up.
+    /// Takes one statistics report of a client: connected when one of its
+    /// brokers is up; down when none is and it has tried (brokers it has
+    /// never needed stay in `INIT` with sparse connections).
     fn on_stats(&self, role: Role, stats: &Statistics) {
-        let learned: Vec<_> = stats.brokers.values().filter(|b| b.nodeid >= 0).collect();
-        if learned.is_empty() {
-            // Not connected to the cluster yet (or any more): the bootstrap
-            // brokers alone say nothing about frames flowing.
-            if stats.brokers.values().all(|b| b.state != "UP") {
-                let why = format!("no connection to any broker of {}", self.servers);
-                self.set(role, false, Some(why));
-            }
+        let brokers: Vec<_> = stats.brokers.values().filter(|b| b.source != "internal").collect();
+        if brokers.iter().any(|b| b.state == "UP") {
+            self.set(role, true, None);
             return;
         }
-        let up = learned.iter().any(|b| b.state == "UP");
-        if up {
-            self.set(role, true, None);
-        } else {
-            let states: Vec<String> = learned.iter().map(|b| format!("{} {}", b.nodename, b.state)).collect();
-            let why = match self.last_error() {
-                Some(error) => format!("no broker of {} is up ({}): {error}", self.servers, states.join(", ")),
-                None => format!("no broker of {} is up ({})", self.servers, states.join(", ")),
-            };
-            self.set(role, false, Some(why));
+        if brokers.iter().all(|b| b.state == "INIT") {
+            return;
         }
+        let states: Vec<String> = brokers.iter().map(|b| format!("{} {}", b.name, b.state)).collect();
+        let why = match self.last_error() {
+            Some(error) => format!("no broker is up ({}); last error: {error}", states.join(", ")),
+            None => format!("no broker is up ({})", states.join(", ")),
+        };
+        self.set(role, false, Some(why));
     }
 
     fn on_error(&self, role: Role, error: &KafkaError, reason: &str) {
@@ -260,7 +249,8 @@ mod tests {
         assert!(up.connected);
         assert_eq!(up.reconnects, 1);
         state.set(Role::Producer, false, Some("gone".into()));
-        assert!(!state.producer_connected());
-        assert!(!state.health().connected);
+        let down = state.health();
+        assert!(!down.connected);
+        assert!(down.detail.unwrap().contains("producer not connected"));
     }
 }

@@ -563,11 +563,11 @@ impl Transport for KafkaTransport {
                 ),
             ));
         }
+        // No early refusal while the health says "down": with sparse
+        // connections librdkafka reconnects to a broker only when it has
+        // something to send, so the frame itself must ask; it fails within
+        // `publish-timeout` if no broker takes it.
         let producer = self.producer()?;
-        if !self.state.producer_connected() {
-            let detail = self.state.health().detail.unwrap_or_default();
-            return Err(unavailable("kafka publish", format!("not connected: {detail}")));
-        }
         let topic = Self::topic(channel);
         if channel.target == Target::All {
             self.shared.ensure_topic(&topic).await?;

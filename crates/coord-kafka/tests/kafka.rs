@@ -263,6 +263,15 @@ async fn measure_latency_and_directed_cost() {
     let mut subscription = receiver.subscribe(&channel).await.unwrap();
     let (p50, p99) = percentiles(latency(&sender, &channel, &mut subscription, 300).await);
     println!("broadcast topic: publish→receive p50 {p50:?}, p99 {p99:?}");
+    for wait in [Duration::from_millis(1), Duration::from_millis(100)] {
+        let mut tuned = config(addr);
+        tuned.fetch_wait_max = wait;
+        let other = KafkaTransport::connect(&tuned).await.unwrap();
+        let mut at_other = other.subscribe(&channel).await.unwrap();
+        let (p50, p99) = percentiles(latency(&sender, &channel, &mut at_other, 100).await);
+        println!("broadcast topic, fetch-wait-max {wait:?}: publish→receive p50 {p50:?}, p99 {p99:?}");
+        other.close().await.unwrap();
+    }
 
     const N: usize = 3000;
     let frame = Bytes::from(vec![1u8; 256]);

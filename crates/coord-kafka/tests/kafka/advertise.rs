@@ -20,8 +20,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+const PRODUCE: i16 = 0;
+const FETCH: i16 = 1;
 const METADATA: i16 = 3;
 const FIND_COORDINATOR: i16 = 10;
+const API_VERSIONS: i16 = 18;
+/// The newest `Produce` and `Fetch` versions the relay lets a client use:
+/// the last ones before KIP-951's leader-discovery tags (Produce v10, Fetch
+/// v16), which carry broker addresses past the rewriting (and which tansu
+/// 0.6 fills in a way that crashes librdkafka 2.12 after a broker restart,
+/// see the crate docs); Fetch stays at v12, before topic ids.
+const CAPS: &[(i16, i16)] = &[(PRODUCE, 9), (FETCH, 12)];
 /// Frames larger than this are not Kafka traffic of ours.
 const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -130,6 +139,7 @@ async fn responses(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, pending: Pen
         let body = match request {
             Some((METADATA, version)) => rewrite.metadata(&body, version).unwrap_or(body),
             Some((FIND_COORDINATOR, version)) => rewrite.find_coordinator(&body, version).unwrap_or(body),
+            Some((API_VERSIONS, version)) => cap_api_versions(&body, version).unwrap_or(body),
             _ => body,
         };
         if write_frame(&mut to, &body).await.is_none() {
@@ -350,6 +360,28 @@ impl Rewrite {
     }
 }
 
+/// `ApiVersions` responses (whose header is never flexible): the error
+/// code, then (key, min, max) per API, with the maxima of [`CAPS`] lowered.
+fn cap_api_versions(body: &[u8], version: i16) -> Option<Vec<u8>> {
+    let mut cursor = Cursor::new(body, false);
+    cursor.copy(4)?;
+    cursor.copy(2)?;
+    cursor.flexible = version >= 3;
+    for _ in 0..cursor.copy_array_len()? {
+        let b = cursor.take(6)?;
+        let key = i16::from_be_bytes([b[0], b[1]]);
+        let max = i16::from_be_bytes([b[4], b[5]]);
+        let capped = CAPS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(max, |(_, cap)| max.min(*cap));
+        cursor.out.extend_from_slice(&b[..4]);
+        cursor.out.extend_from_slice(&capped.to_be_bytes());
+        cursor.copy_tagged_fields()?;
+    }
+    Some(cursor.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +407,19 @@ mod tests {
         let mut expected = body.clone();
         let at = expected.len() - 7;
         expected[at..at + 4].copy_from_slice(&40000i32.to_be_bytes());
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn api_versions_are_capped_before_leader_discovery() {
+        // v3: correlation, error 0, 2 APIs (compact: 3): Fetch 0..17, Metadata 0..12.
+        let mut body = vec![0, 0, 0, 1, 0, 0, 3];
+        body.extend_from_slice(&[0, 1, 0, 0, 0, 17, 0]);
+        body.extend_from_slice(&[0, 3, 0, 0, 0, 12, 0]);
+        body.extend_from_slice(&[0, 0, 0, 0, 0]);
+        let out = cap_api_versions(&body, 3).unwrap();
+        let mut expected = body.clone();
+        expected[12] = 12;
         assert_eq!(out, expected);
     }
 
