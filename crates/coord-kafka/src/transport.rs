@@ -302,6 +302,9 @@ impl KafkaTransport {
                 ("message.timeout.ms", ms(config.publish_timeout)),
                 ("queue.buffering.max.messages", config.queue_capacity.to_string()),
                 ("enable.idempotence", "false".into()),
+                // Connect to the brokers at once, not at the first frame: a
+                // started transport keeps the connections it has.
+                ("enable.sparse.connections", "false".into()),
             ],
         )
         .create_with_context(state.context(Role::Producer))
