@@ -358,6 +358,27 @@ impl KafkaTransport {
             .ok_or_else(|| closed_error("kafka publish"))
     }
 
+    /// Has the producer reach the leaders of `topic`'s partitions now (by
+    /// reading their watermarks), so that the first frame does not wait
+    /// for a connection and a running transport keeps the connections it
+    /// started with.
+    async fn warm_up_producer(&self, topic: &str) {
+        let Ok(producer) = self.producer() else { return };
+        let (name, timeout) = (topic.to_owned(), self.config.connect_timeout);
+        let warmed = tokio::task::spawn_blocking(move || {
+            let partitions = 0..producer.client().fetch_metadata(Some(&name), timeout).map_or(1, |m| {
+                m.topics().first().map_or(1, |t| t.partitions().len().max(1) as i32)
+            });
+            for partition in partitions {
+                producer.client().fetch_watermarks(&name, partition, timeout)?;
+            }
+            Ok::<(), KafkaError>(())
+        });
+        if let Ok(Err(error)) = warmed.await {
+            tracing::debug!(servers = %self.servers, topic, %error, "kafka producer not warmed up");
+        }
+    }
+
     /// A consumer of `topic` assigned every partition at its high watermark,
     /// and the task that hands its frames to `routes`.
     async fn start_reader(&self, topic: &str, routes: Arc<Routes>) -> Result<ReaderHandle> {
@@ -433,7 +454,14 @@ fn assign_from_high_watermarks(consumer: &Reader, topic: &str, timeout: Duration
                     .add_partition_offset(topic, partition, Offset::Offset(high))
                     .map_err(|e| e.to_string())?;
             }
-            consumer.assign(&assignment).map_err(|e| e.to_string())
+            consumer.assign(&assignment).map_err(|e| e.to_string())?;
+            // Ask the group coordinator once (nothing is committed): the
+            // consumer then has every connection it keeps while it runs,
+            // instead of opening the coordinator's lazily.
+            if let Err(error) = consumer.committed(timeout) {
+                tracing::debug!(topic, %error, "kafka group coordinator not reached yet");
+            }
+            Ok(())
         })();
         match attempt {
             Ok(()) => return Ok(()),
@@ -446,9 +474,17 @@ fn assign_from_high_watermarks(consumer: &Reader, topic: &str, timeout: Duration
     }
 }
 
+/// How long after an outage the reader checks that its positions still
+/// exist on the broker.
+const RECOVERY_CHECKS_FOR: Duration = Duration::from_secs(60);
+/// How often it checks meanwhile.
+const RECOVERY_CHECK_EVERY: Duration = Duration::from_millis(500);
+
 /// Hands the frames of `consumer` to `routes` until the transport closes;
 /// each time frames may have been lost (the consumer got its brokers back,
-/// or reported an error), every subscription yields `Lagged`.
+/// or reported an error), every subscription yields `Lagged`, and for a
+/// while the reader checks that its positions are not beyond the end of
+/// their partitions (see [`rewind_if_beyond_end`]).
 async fn read(
     consumer: Arc<Reader>,
     topic: String,
@@ -458,6 +494,9 @@ async fn read(
     closed: watch::Receiver<bool>,
 ) {
     let mut pause_after_error = false;
+    let mut check_until: Option<tokio::time::Instant> = None;
+    let mut checks = tokio::time::interval(RECOVERY_CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stop = until_closed(closed);
     tokio::pin!(stop);
     loop {
@@ -469,6 +508,17 @@ async fn read(
                     break;
                 }
                 routes.lagged();
+                check_until = Some(tokio::time::Instant::now() + RECOVERY_CHECKS_FOR);
+            }
+            _ = checks.tick(), if check_until.is_some() => {
+                if check_until.is_some_and(|until| tokio::time::Instant::now() > until) {
+                    check_until = None;
+                    continue;
+                }
+                let (checked, name) = (consumer.clone(), topic.clone());
+                if let Ok(true) = tokio::task::spawn_blocking(move || rewind_if_beyond_end(&checked, &name)).await {
+                    routes.lagged();
+                }
             }
             message = consumer.recv() => match message {
                 Ok(message) => {
@@ -478,6 +528,7 @@ async fn read(
                 Err(error) => {
                     tracing::warn!(%topic, %error, "kafka consumer error; frames may have been lost");
                     routes.lagged();
+                    check_until = Some(tokio::time::Instant::now() + RECOVERY_CHECKS_FOR);
                     if matches!(
                         error.rdkafka_error_code(),
                         Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
@@ -500,6 +551,40 @@ async fn read(
             }
         }
     }
+}
+
+/// Moves every position of `consumer` on `topic` that lies beyond its
+/// partition's high watermark back to the partition's start. That happens
+/// when the topic was deleted and created again (a broker on memory storage
+/// restarted): a broker that does not answer such a fetch with "offset out
+/// of range" would otherwise keep the reader waiting until the new topic
+/// grew past the old position. Returns whether it moved any.
+fn rewind_if_beyond_end(consumer: &Reader, topic: &str) -> bool {
+    let timeout = Duration::from_secs(1);
+    let Ok(positions) = consumer.position() else {
+        return false;
+    };
+    let mut moved = false;
+    for element in positions.elements_for_topic(topic) {
+        let Offset::Offset(position) = element.offset() else {
+            continue;
+        };
+        let partition = element.partition();
+        let Ok((low, high)) = consumer.fetch_watermarks(topic, partition, timeout) else {
+            continue;
+        };
+        if position > high && consumer.seek(topic, partition, Offset::Offset(low), timeout).is_ok() {
+            tracing::info!(
+                topic,
+                partition,
+                position,
+                high,
+                "kafka position beyond the partition's end (topic recreated?); reading from its start"
+            );
+            moved = true;
+        }
+    }
+    moved
 }
 
 /// A failed first contact as coord's error: the backend, the brokers and the cause.
@@ -634,6 +719,7 @@ impl Transport for KafkaTransport {
                 let routes = Arc::new(Routes::default());
                 routes.add(tx);
                 let reader = self.start_reader(&topic, routes).await?;
+                self.warm_up_producer(&topic).await;
                 if let Some(old) = readers.insert(topic, reader) {
                     destroy("consumer", &self.servers, old.consumer).await;
                 }
