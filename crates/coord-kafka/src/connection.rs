@@ -42,14 +42,20 @@ pub(crate) struct ConnectionState {
     inner: Mutex<Inner>,
     /// Bumped each time a consumer got its brokers back after losing them.
     lost: watch::Sender<u64>,
+    /// Set when a broker refused the credentials or the TLS handshake
+    /// failed: retrying will not help.
+    refused: watch::Sender<Option<String>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     producer: Link,
     consumer: Link,
-    /// The last error any client reported.
+    /// The last error any client reported (the broker's own failure:
+    /// refused, authentication…).
     last_error: Option<String>,
+    /// What the last statistics said about the brokers, while down.
+    brokers: Option<String>,
     reconnects: u64,
     since: SystemTime,
 }
@@ -69,10 +75,12 @@ impl ConnectionState {
                 producer: Link { connected: true },
                 consumer: Link { connected: true },
                 last_error: None,
+                brokers: None,
                 reconnects: 0,
                 since: SystemTime::now(),
             }),
             lost: watch::channel(0).0,
+            refused: watch::channel(None).0,
         })
     }
 
@@ -93,12 +101,23 @@ impl ConnectionState {
         self.lost.subscribe()
     }
 
+    /// Resolves with the cause once a broker refused the credentials or the
+    /// TLS handshake failed.
+    pub(crate) async fn refused(&self) -> String {
+        let mut refused = self.refused.subscribe();
+        let cause = refused.wait_for(Option::is_some).await.map(|cause| cause.clone());
+        match cause {
+            Ok(cause) => cause.unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// The last error reported, for messages.
     pub(crate) fn last_error(&self) -> Option<String> {
         self.lock().last_error.clone()
     }
 
-    fn set(&self, role: Role, connected: bool, why: Option<String>) {
+    fn set(&self, role: Role, connected: bool, brokers: Option<String>) {
         let mut inner = self.lock();
         let was_up = inner.producer.connected && inner.consumer.connected;
         let link = match role {
@@ -108,8 +127,8 @@ impl ConnectionState {
         };
         let came_back = connected && !link.connected;
         link.connected = connected;
-        if let Some(why) = why {
-            inner.last_error = Some(why);
+        if brokers.is_some() || connected {
+            inner.brokers = brokers;
         }
         let is_up = inner.producer.connected && inner.consumer.connected;
         if was_up != is_up {
@@ -145,29 +164,31 @@ impl ConnectionState {
             return;
         }
         let states: Vec<String> = brokers.iter().map(|b| format!("{} {}", b.name, b.state)).collect();
-        let why = match self.last_error() {
-            Some(error) => format!("no broker is up ({}); last error: {error}", states.join(", ")),
-            None => format!("no broker is up ({})", states.join(", ")),
-        };
-        self.set(role, false, Some(why));
+        self.set(role, false, Some(format!("no broker is up ({})", states.join(", "))));
     }
 
     fn on_error(&self, role: Role, error: &KafkaError, reason: &str) {
         let text = format!("{} of {}: {error}: {reason}", role.name(), self.servers);
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown) => {
-                tracing::warn!(servers = %self.servers, role = role.name(), %reason, "kafka: all brokers down");
-                self.set(role, false, Some(text));
-            }
-            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
-                tracing::debug!(servers = %self.servers, role = role.name(), %reason, "kafka broker connection failed");
-                self.lock().last_error = Some(text);
-            }
-            _ => {
-                tracing::warn!(servers = %self.servers, role = role.name(), %error, %reason, "kafka client error");
-                self.lock().last_error = Some(text);
-            }
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            tracing::warn!(servers = %self.servers, role = role.name(), %reason, "kafka: all brokers down");
+            // Keep the broker's own failure (refused, authentication…) as
+            // the cause: "all brokers down" only sums it up.
+            self.lock().last_error.get_or_insert(text);
+            self.set(role, false, Some(reason.to_owned()));
+            return;
         }
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed | RDKafkaErrorCode::SSL)
+        ) {
+            self.refused.send_replace(Some(text.clone()));
+        }
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+            tracing::debug!(servers = %self.servers, role = role.name(), %reason, "kafka broker connection failed");
+        } else {
+            tracing::warn!(servers = %self.servers, role = role.name(), %error, %reason, "kafka client error");
+        }
+        self.lock().last_error = Some(text);
     }
 
     /// Health as last reported by the clients.
@@ -181,9 +202,13 @@ impl ConnectionState {
                 (false, true) => "producer",
                 _ => "consumer",
             };
+            let brokers = inner.brokers.as_deref().unwrap_or("no broker reachable");
             let detail = match &inner.last_error {
-                Some(error) => format!("kafka {side} not connected to {}: {error}", self.servers),
-                None => format!("kafka {side} not connected to {}", self.servers),
+                Some(error) => format!(
+                    "kafka {side} not connected to {}: {brokers}; last error: {error}",
+                    self.servers
+                ),
+                None => format!("kafka {side} not connected to {}: {brokers}", self.servers),
             };
             TransportHealth::down(detail, inner.reconnects, inner.since)
         }

@@ -311,9 +311,23 @@ impl KafkaTransport {
         .map_err(|error| creation_error(&servers, error))?;
         let probe = producer.clone();
         let timeout = config.connect_timeout;
-        let reached = tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, timeout).map(drop))
-            .await
-            .map_err(|error| Error::new(ErrorKind::Unexpected, "kafka connect", error.to_string()))?;
+        let reached = tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, timeout).map(drop));
+        let reached = tokio::select! {
+            reached = reached => {
+                reached.map_err(|error| Error::new(ErrorKind::Unexpected, "kafka connect", error.to_string()))?
+            }
+            cause = state.refused() => {
+                drop(producer);
+                return Err(Error::new(
+                    ErrorKind::Unauthorized,
+                    "kafka connect",
+                    format!(
+                        "the kafka brokers at {servers} refused this client: {cause}; check `kafka.sasl` \
+                         (mechanism, user, password) and `kafka.tls`"
+                    ),
+                ));
+            }
+        };
         if let Err(error) = reached {
             let cause = state.last_error();
             drop(producer);
