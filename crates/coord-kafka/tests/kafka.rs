@@ -31,9 +31,14 @@ fn socket_addr(url: &str) -> SocketAddr {
         .unwrap_or_else(|_| panic!("{URL_VAR}={url} is not kafka://<ip>:<port>"))
 }
 
+/// Runs the tests with per-node topics for directed frames when set to
+/// `true` (the default carries them on `<ns>.all`).
+const PER_NODE_TOPICS_VAR: &str = "COORD_KAFKA_PER_NODE_TOPICS";
+
 /// Test settings: quick reconnects so outages heal within the cases' bounds.
 fn config(addr: SocketAddr) -> KafkaConfig {
     let mut config = KafkaConfig::new([addr.to_string()]);
+    config.per_node_topics = std::env::var(PER_NODE_TOPICS_VAR).is_ok_and(|v| v == "true");
     config.connect_timeout = Duration::from_secs(3);
     config.reconnect_max_delay = Duration::from_millis(500);
     config.health_interval = Duration::from_millis(250);
@@ -159,9 +164,10 @@ async fn frames_above_max_payload_are_refused() {
     small.max_payload = 4096;
     let transport = KafkaTransport::connect(&small).await.unwrap();
     assert_eq!(transport.capabilities().max_payload, 4096);
-    assert!(
-        !transport.capabilities().per_node_channels,
-        "directed frames ride on <ns>.all"
+    assert_eq!(
+        transport.capabilities().per_node_channels,
+        small.per_node_topics,
+        "directed frames ride on <ns>.all unless per-node topics are on"
     );
     let channel = fresh_channel();
     let mut subscription = transport.subscribe(&channel).await.unwrap();
