@@ -74,6 +74,12 @@ pub(crate) const BACKENDS: &[Backend] = &[
         test: "redis",
         variants: &["standalone", "cluster", "sentinel"],
     },
+    Backend {
+        name: "kafka",
+        package: "coord-kafka",
+        test: "kafka",
+        variants: &[],
+    },
 ];
 
 /// The servers the chosen backends need.
@@ -261,7 +267,10 @@ mod tests {
         let err = select(&args(&["--backend", "carrier-pigeon"])).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
-        assert!(message.contains("known backends: memory, nats, redis"), "{message}");
+        assert!(
+            message.contains("known backends: memory, nats, redis, kafka"),
+            "{message}"
+        );
     }
 
     #[test]

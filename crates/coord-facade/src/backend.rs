@@ -6,8 +6,9 @@
 //! There is no registration at run time. A backend crate is wired in by one
 //! cargo feature of the facade (e.g. `nats = ["dep:coord-nats"]`) and one
 //! entry in [`BACKENDS`] under `#[cfg(feature = "nats")]` whose `connect`
-//! function hands the parsed [`BackendUri`] to the backend crate. Its scheme
-//! then leaves [`PLANNED`].
+//! function hands the parsed [`BackendUri`] to the backend crate, one entry
+//! in [`OPTIONAL`] so that a build without the feature names it, and one
+//! variant of [`BackendConfig`] for its configuration table.
 
 use std::fmt;
 use std::sync::Arc;
@@ -69,11 +70,12 @@ const BACKENDS: &[Backend] = &[
         scheme: "rediss+sentinel",
         connect: connect_redis,
     },
+    #[cfg(feature = "kafka")]
+    Backend {
+        scheme: "kafka",
+        connect: connect_kafka,
+    },
 ];
-
-/// Schemes of backends that are designed but not built yet, so that naming
-/// one gives a precise answer instead of "unknown".
-const PLANNED: &[&str] = &["zenoh", "kafka"];
 
 /// Schemes of backends that exist behind a cargo feature of this crate.
 const OPTIONAL: &[(&str, &str)] = &[
@@ -84,6 +86,7 @@ const OPTIONAL: &[(&str, &str)] = &[
     ("rediss+cluster", "redis"),
     ("redis+sentinel", "redis"),
     ("rediss+sentinel", "redis"),
+    ("kafka", "kafka"),
 ];
 
 /// A backend's own settings, for [`crate::Builder::backend`] and the
@@ -97,6 +100,16 @@ pub enum BackendConfig {
     /// Redis: standalone, Cluster or Sentinel ([`crate::redis::RedisConfig`]).
     #[cfg(feature = "redis")]
     Redis(coord_redis::RedisConfig),
+    /// Kafka / Redpanda ([`crate::kafka::KafkaConfig`]).
+    #[cfg(feature = "kafka")]
+    Kafka(coord_kafka::KafkaConfig),
+}
+
+#[cfg(feature = "kafka")]
+impl From<coord_kafka::KafkaConfig> for BackendConfig {
+    fn from(config: coord_kafka::KafkaConfig) -> Self {
+        BackendConfig::Kafka(config)
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -121,6 +134,8 @@ impl BackendConfig {
             BackendConfig::Nats(_) => "coordinator.nats",
             #[cfg(feature = "redis")]
             BackendConfig::Redis(_) => "coordinator.redis",
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(_) => "coordinator.kafka",
         }
     }
 
@@ -131,6 +146,8 @@ impl BackendConfig {
             BackendConfig::Nats(config) => config.validate(),
             #[cfg(feature = "redis")]
             BackendConfig::Redis(config) => config.validate(),
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(config) => config.validate(),
         }
     }
 
@@ -145,6 +162,11 @@ impl BackendConfig {
             #[cfg(feature = "redis")]
             BackendConfig::Redis(config) => {
                 let transport: Arc<dyn TransportDyn> = Arc::new(coord_redis::RedisTransport::connect(config).await?);
+                Ok(transport)
+            }
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(config) => {
+                let transport: Arc<dyn TransportDyn> = Arc::new(coord_kafka::KafkaTransport::connect(config).await?);
                 Ok(transport)
             }
         }
@@ -210,8 +232,6 @@ impl BackendUri {
         if backend.is_none() {
             let why = if let Some((_, feature)) = OPTIONAL.iter().find(|(name, _)| *name == scheme) {
                 format!("the `{scheme}` backend is not compiled into this build: enable coord's `{feature}` feature")
-            } else if PLANNED.contains(&scheme.as_str()) {
-                format!("the `{scheme}` backend is planned but not implemented yet, so this build cannot start it")
             } else {
                 format!("unknown backend scheme `{scheme}`")
             };
@@ -434,6 +454,15 @@ fn connect_redis(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>
     })
 }
 
+/// `kafka://[user:password@]host:port[,host:port…]?…`: see [`coord_kafka::KafkaConfig::from_uri_parts`].
+#[cfg(feature = "kafka")]
+fn connect_kafka(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
+    Box::pin(async move {
+        let config = coord_kafka::KafkaConfig::from_uri_parts(uri.target(), uri.params())?;
+        BackendConfig::Kafka(config).connect().await
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,13 +501,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn planned_scheme_says_it_is_not_built_yet() {
-        let err = BackendUri::parse("kafka://user:pw@127.0.0.1:9092").unwrap_err();
-        assert!(err.message().contains("`kafka` backend is planned"), "{err}");
-        assert!(!err.message().contains("pw"), "{err}");
-    }
-
     #[cfg(feature = "nats")]
     #[tokio::test]
     async fn nats_uri_errors_name_the_parameter_or_the_server() {
@@ -515,6 +537,39 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         assert!(
             err.to_string().contains("127.0.0.1:1") && !err.to_string().contains("pw"),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    #[test]
+    fn kafka_without_its_feature_names_the_feature() {
+        let err = BackendUri::parse("kafka://user:pw@127.0.0.1:9092").unwrap_err();
+        assert!(err.message().contains("enable coord's `kafka` feature"), "{err}");
+        assert!(!err.message().contains("pw"), "{err}");
+    }
+
+    #[cfg(feature = "kafka")]
+    #[tokio::test]
+    async fn kafka_uri_errors_name_the_parameter_or_the_broker() {
+        let Err(err) = BackendUri::parse("kafka://127.0.0.1:1?colour=blue")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("an unknown kafka parameter was accepted");
+        };
+        assert!(err.message().contains("unknown URI parameter `colour`"), "{err}");
+        let Err(err) = BackendUri::parse("kafka://127.0.0.1:1?connect-timeout=1s")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("a kafka broker was found on port 1");
+        };
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(
+            err.to_string().contains("kafka") && err.to_string().contains("127.0.0.1:1"),
             "{err}"
         );
     }

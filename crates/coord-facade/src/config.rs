@@ -114,6 +114,11 @@ pub struct CoordinatorConfig {
     #[cfg(feature = "redis")]
     #[serde(default)]
     pub redis: Option<coord_redis::RedisConfig>,
+    /// `[coordinator.kafka]`: the Kafka / Redpanda backend's settings,
+    /// instead of a `backend` URI (see [`crate::kafka::KafkaConfig`]).
+    #[cfg(feature = "kafka")]
+    #[serde(default)]
+    pub kafka: Option<coord_kafka::KafkaConfig>,
 }
 
 impl CoordinatorConfig {
@@ -124,6 +129,8 @@ impl CoordinatorConfig {
         tables.extend(self.nats.clone().map(BackendConfig::Nats));
         #[cfg(feature = "redis")]
         tables.extend(self.redis.clone().map(BackendConfig::Redis));
+        #[cfg(feature = "kafka")]
+        tables.extend(self.kafka.clone().map(BackendConfig::Kafka));
         tables.into_iter().next()
     }
 
@@ -137,6 +144,10 @@ impl CoordinatorConfig {
         #[cfg(feature = "redis")]
         {
             count += usize::from(self.redis.is_some());
+        }
+        #[cfg(feature = "kafka")]
+        {
+            count += usize::from(self.kafka.is_some());
         }
         count
     }

@@ -43,6 +43,11 @@ pub use coord_nats as nats;
 #[cfg(feature = "redis")]
 pub use coord_redis as redis;
 
+/// The Kafka / Redpanda backend (`kafka://…`, `[coordinator.kafka]`), with
+/// the `kafka` feature (off by default: it builds librdkafka from C).
+#[cfg(feature = "kafka")]
+pub use coord_kafka as kafka;
+
 /// The engine crate, for what the facade does not re-export (the wire
 /// format, the membership detector).
 pub use coord_core;
