@@ -198,6 +198,18 @@ impl TlsConfig {
         }
     }
 
+    /// TLS trusting the CA in `ca` with no certificate of its own: enough to
+    /// connect to peers that do not require mutual TLS.
+    pub fn trusting(ca: impl Into<PathBuf>) -> Self {
+        TlsConfig {
+            ca: ca.into(),
+            cert: None,
+            key: None,
+            mutual: false,
+            verify_name: true,
+        }
+    }
+
     /// Requires (and presents) client certificates: mutual TLS.
     pub fn mutual(mut self, on: bool) -> Self {
         self.mutual = on;

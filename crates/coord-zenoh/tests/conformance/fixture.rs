@@ -94,9 +94,10 @@ impl ZenohFixture {
             });
             for peer in peers.iter() {
                 let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, peer.port));
-                let proxy = self.shared.proxies.open(conn, peer.conn, upstream).map_err(|error| {
-                    Error::new(ErrorKind::Unexpected, "zenoh fixture", format!("proxy: {error}"))
-                })?;
+                let proxy =
+                    self.shared.proxies.open(conn, peer.conn, upstream).map_err(|error| {
+                        Error::new(ErrorKind::Unexpected, "zenoh fixture", format!("proxy: {error}"))
+                    })?;
                 connect.push(format!("tcp/127.0.0.1:{proxy}"));
             }
         }

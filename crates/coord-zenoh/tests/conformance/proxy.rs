@@ -113,7 +113,13 @@ async fn serve(
     }
 }
 
-async fn connection(client: TcpStream, from: ConnId, to: ConnId, upstream: SocketAddr, faults: watch::Receiver<FaultState>) {
+async fn connection(
+    client: TcpStream,
+    from: ConnId,
+    to: ConnId,
+    upstream: SocketAddr,
+    faults: watch::Receiver<FaultState>,
+) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
