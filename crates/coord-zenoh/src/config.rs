@@ -430,6 +430,29 @@ mod tests {
     }
 
     #[test]
+    fn the_toml_examples_of_the_docs_parse_and_validate() {
+        #[derive(Deserialize)]
+        struct File {
+            coordinator: Coordinator,
+        }
+        #[derive(Deserialize)]
+        struct Coordinator {
+            zenoh: ZenohConfig,
+        }
+        let docs = include_str!("../docs.md");
+        let examples: Vec<&str> = docs
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .collect();
+        assert_eq!(examples.len(), 3);
+        for example in examples {
+            let file: File = toml::from_str(example).unwrap_or_else(|error| panic!("{error}\n{example}"));
+            file.coordinator.zenoh.validate().unwrap();
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let tls_without_table = ZenohConfig::new().listen(["tls/0.0.0.0:7447"]).validate().unwrap_err();
         assert_eq!(tls_without_table.kind(), ErrorKind::Config);

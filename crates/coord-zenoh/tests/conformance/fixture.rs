@@ -231,7 +231,8 @@ impl Transport for Faulty {
                         .get(&conn)
                         .is_some_and(|&last| id <= last);
                     let rate = *shared.drop_rate.lock().expect("fixture lock");
-                    !silent && !(rate > 0.0 && rand::rng().random_bool(rate))
+                    let lost = silent || (rate > 0.0 && rand::rng().random_bool(rate));
+                    !lost
                 }
             };
             futures::future::ready(keep)

@@ -28,6 +28,9 @@ const LIFETIME: Duration = Duration::from_secs(60);
 const PREFIX: &str = "coord-node:";
 const TEST_NAME: &str = "three_processes_detect_a_killed_peer";
 
+/// A line a child printed: which node, what, when it arrived.
+type Line = (usize, String, Instant);
+
 pub(crate) fn is_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
 }
@@ -136,8 +139,8 @@ pub(crate) fn three_processes_detect_a_killed_peer() {
         });
         children.0.push(child);
     }
-    let mut seen: Vec<(usize, String, Instant)> = Vec::new();
-    let mut wait_for = |what: &str, bound: Duration, done: &dyn Fn(&[(usize, String, Instant)]) -> bool| {
+    let mut seen: Vec<Line> = Vec::new();
+    let mut wait_for = |what: &str, bound: Duration, done: &dyn Fn(&[Line]) -> bool| {
         let deadline = Instant::now() + bound;
         while !done(&seen) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -192,10 +195,10 @@ pub(crate) fn three_processes_detect_a_killed_peer() {
     }
 }
 
-fn has(seen: &[(usize, String, Instant)], index: usize, line: &str) -> bool {
+fn has(seen: &[Line], index: usize, line: &str) -> bool {
     seen.iter().any(|(i, l, _)| *i == index && l == line)
 }
 
-fn lines(seen: &[(usize, String, Instant)]) -> Vec<String> {
+fn lines(seen: &[Line]) -> Vec<String> {
     seen.iter().map(|(i, l, _)| format!("n{i}: {l}")).collect()
 }
