@@ -12,6 +12,8 @@ use crate::endpoint;
 
 /// Largest frame carried by default, in bytes (as NATS and Kafka).
 pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+/// Largest message a Zenoh peer reassembles by default (1 GiB).
+const MAX_MESSAGE_SIZE: usize = 1 << 30;
 /// Frames buffered per subscription by default before it overflows.
 pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 8192;
 
@@ -352,10 +354,11 @@ impl ZenohConfig {
                 self.lease
             )));
         }
-        if self.max_payload == 0 {
-            return Err(config_error(
-                "`max-payload` is 0: use a positive number of bytes, e.g. 1048576",
-            ));
+        if self.max_payload == 0 || self.max_payload > MAX_MESSAGE_SIZE {
+            return Err(config_error(format!(
+                "`max-payload` is {}: use 1 to {MAX_MESSAGE_SIZE} bytes (Zenoh's reassembly limit), e.g. 1048576",
+                self.max_payload
+            )));
         }
         if self.subscription_capacity < 2 {
             return Err(config_error(

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use coord_core::Result;
 use zenoh::config::EndPoint;
 
+use crate::cause::cause;
 use crate::config::config_error;
 
 /// Link protocols this crate is built with.
@@ -14,8 +15,9 @@ pub(crate) const PROTOCOLS: &[&str] = &["tcp", "tls"];
 pub(crate) fn check(key: &str, text: &str) -> Result<&'static str> {
     let endpoint = EndPoint::from_str(text).map_err(|error| {
         config_error(format!(
-            "{key} = \"{text}\" is not a Zenoh endpoint ({error}): write <protocol>/<host>:<port>, \
-             e.g. \"tcp/10.0.0.2:7447\""
+            "{key} = \"{text}\" is not a Zenoh endpoint ({}): write <protocol>/<host>:<port>, \
+             e.g. \"tcp/10.0.0.2:7447\"",
+            cause(&error)
         ))
     })?;
     let protocol = endpoint.protocol();

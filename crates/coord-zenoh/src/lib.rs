@@ -1,5 +1,6 @@
 #![doc = include_str!("../docs.md")]
 
+mod cause;
 mod config;
 mod endpoint;
 mod files;

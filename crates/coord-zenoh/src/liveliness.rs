@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::sample::SampleKind;
 
+use crate::cause::cause;
 use crate::inlet;
 use crate::transport::ZenohTransport;
 
@@ -76,7 +77,7 @@ impl ZenohTransport {
                 Error::new(
                     ErrorKind::Unavailable,
                     "zenoh liveliness",
-                    format!("cannot declare the liveliness token `{key}`: {error}"),
+                    format!("cannot declare the liveliness token `{key}`: {}", cause(&error)),
                 )
                 .temporary()
             })?;
@@ -123,7 +124,10 @@ impl ZenohTransport {
                 Error::new(
                     ErrorKind::Unavailable,
                     "zenoh liveliness",
-                    format!("cannot subscribe to the liveliness tokens `{pattern}`: {error}"),
+                    format!(
+                        "cannot subscribe to the liveliness tokens `{pattern}`: {}",
+                        cause(&error)
+                    ),
                 )
                 .temporary()
             })?;

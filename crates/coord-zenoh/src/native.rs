@@ -5,6 +5,7 @@ use std::path::Path;
 use coord_core::Result;
 use serde::Serialize;
 
+use crate::cause::cause;
 use crate::config::{ZenohConfig, config_error};
 
 impl ZenohConfig {
@@ -15,8 +16,9 @@ impl ZenohConfig {
         let mut native = match &self.zenoh_json5 {
             Some(raw) => zenoh::Config::from_json5(raw).map_err(|error| {
                 config_error(format!(
-                    "`zenoh-json5` is not a valid Zenoh configuration: {error}; check it against Zenoh's \
-                     DEFAULT_CONFIG.json5"
+                    "`zenoh-json5` is not a valid Zenoh configuration: {}; check it against Zenoh's \
+                     DEFAULT_CONFIG.json5",
+                    cause(&error)
                 ))
             })?,
             None => zenoh::Config::default(),
@@ -24,7 +26,8 @@ impl ZenohConfig {
         let mut set = |key: &str, value: String| -> Result<()> {
             native.insert_json5(key, &value).map_err(|error| {
                 config_error(format!(
-                    "cannot set Zenoh key `{key}`: {error}; remove it from `zenoh-json5`"
+                    "cannot set Zenoh key `{key}`: {}; remove it from `zenoh-json5`",
+                    cause(&error)
                 ))
             })
         };

@@ -14,6 +14,7 @@ use zenoh::Wait;
 use zenoh::pubsub::Publisher;
 use zenoh::qos::CongestionControl;
 
+use crate::cause::cause;
 use crate::config::ZenohConfig;
 use crate::inlet::{self, Inlet};
 use crate::link::{self, Links};
@@ -60,8 +61,9 @@ impl ZenohTransport {
                 ErrorKind::Unavailable,
                 "zenoh open",
                 format!(
-                    "cannot open the Zenoh session (listen: [{}]): {error}",
-                    config.listen.join(", ")
+                    "cannot open the Zenoh session (listen: [{}]): {}",
+                    config.listen.join(", "),
+                    cause(&error)
                 ),
             )
             .temporary()
@@ -161,7 +163,7 @@ impl ZenohTransport {
             .map_err(|error| {
                 self.failure(
                     "zenoh publish",
-                    format!("cannot declare a publisher on `{key}`: {error}"),
+                    format!("cannot declare a publisher on `{key}`: {}", cause(&error)),
                 )
             })?;
         let publisher = Arc::new(publisher);
@@ -207,7 +209,9 @@ impl Transport for ZenohTransport {
         let bound = self.inner.config.publish_timeout + Duration::from_secs(1);
         match tokio::time::timeout(bound, put).await {
             Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(error))) => Err(self.failure("zenoh publish", format!("put on `{channel}` failed: {error}"))),
+            Ok(Ok(Err(error))) => {
+                Err(self.failure("zenoh publish", format!("put on `{channel}` failed: {}", cause(&error))))
+            }
             Ok(Err(join)) => {
                 Err(Error::new(ErrorKind::Unexpected, "zenoh publish", "the put task failed").with_source(join))
             }
@@ -233,7 +237,12 @@ impl Transport for ZenohTransport {
                 )))
             })
             .await
-            .map_err(|error| self.failure("zenoh subscribe", format!("cannot subscribe to `{key}`: {error}")))?;
+            .map_err(|error| {
+                self.failure(
+                    "zenoh subscribe",
+                    format!("cannot subscribe to `{key}`: {}", cause(&error)),
+                )
+            })?;
         self.inner.links.register(&inlet);
         Ok(inlet::stream(rx, self.closed_signal(), (subscriber, inlet)))
     }
@@ -261,7 +270,7 @@ impl Transport for ZenohTransport {
             Error::new(
                 ErrorKind::Unexpected,
                 "zenoh close",
-                format!("closing the Zenoh session failed: {error}"),
+                format!("closing the Zenoh session failed: {}", cause(&error)),
             )
         })
     }

@@ -4,18 +4,23 @@
 
 mod certs;
 mod child;
+#[path = "../conformance/proxy.rs"]
+mod proxy;
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use coord_conformance::ConnId;
 use coord_core::transport::{Channel, Received, Subscription, Transport};
 use coord_core::{ErrorKind, Namespace, NodeId};
 use coord_zenoh::{Presence, TlsConfig, UserPassword, ZenohConfig, ZenohTransport};
 use futures::StreamExt;
 use rand::Rng;
 use tokio::time::{Instant, timeout};
+
+use crate::proxy::Proxies;
 
 /// A port nothing listens on right now.
 fn free_port() -> u16 {
@@ -111,6 +116,76 @@ async fn close_ends_streams_refuses_publish_and_too_large_frames() {
     let after = transport.publish(&channel, Bytes::new()).await.unwrap_err();
     assert_eq!(after.kind(), ErrorKind::Closed);
     assert!(transport.subscribe(&channel).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_is_reported_then_healed_with_lagged() {
+    let proxies = Proxies::new();
+    let port = free_port();
+    let a = ZenohTransport::open(loopback(Some(format!("tcp/127.0.0.1:{port}")), None))
+        .await
+        .unwrap();
+    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let (ca, cb) = (ConnId(1), ConnId(2));
+    let via = proxies.open(cb, ca, upstream).unwrap();
+    let b = ZenohTransport::open(loopback(None, Some(format!("tcp/127.0.0.1:{via}"))))
+        .await
+        .unwrap();
+    let channel = Channel::all(&fresh_namespace());
+    let mut sub = b.subscribe(&channel).await.unwrap();
+    wait_until("b to connect", Duration::from_secs(10), || b.health().connected).await;
+    proxies.update(|faults| {
+        faults.cut.insert(cb);
+    });
+    wait_until("b to report the lost link", Duration::from_secs(5), || {
+        !b.health().connected
+    })
+    .await;
+    let down = b.health();
+    assert!(down.detail.unwrap().contains("lost every Zenoh peer"));
+    proxies.update(|faults| faults.cut.clear());
+    wait_until("b to reconnect", Duration::from_secs(10), || b.health().connected).await;
+    assert_eq!(b.health().reconnects, 1);
+    let lagged = timeout(Duration::from_secs(5), sub.next()).await.unwrap();
+    assert_eq!(lagged, Some(Received::Lagged), "the reconnect is marked");
+    let frame = Bytes::from_static(b"after the cut");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        a.publish(&channel, frame.clone()).await.unwrap();
+        if let Some(got) = next_frame(&mut sub, Duration::from_millis(200)).await {
+            assert_eq!(got, frame);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no frame after the reconnect");
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    proxies.forget(cb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_and_a_missing_file_fail_clearly() {
+    let port = free_port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+    let first = ZenohTransport::open(loopback(Some(endpoint.clone()), None))
+        .await
+        .unwrap();
+    let Err(taken) = ZenohTransport::open(loopback(Some(endpoint.clone()), None)).await else {
+        panic!("a second peer listened on a taken port");
+    };
+    assert_eq!(taken.kind(), ErrorKind::Unavailable);
+    assert!(
+        taken.to_string().contains("zenoh") && taken.message().contains(&endpoint),
+        "{taken}"
+    );
+    let missing = TlsConfig::trusting("/nonexistent/coord/ca.pem");
+    let Err(error) = ZenohTransport::open(loopback(None, Some(endpoint)).tls(missing)).await else {
+        panic!("a missing CA file was accepted");
+    };
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(error.message().contains("tls.ca"), "{error}");
+    println!("taken port: {taken}\nmissing file: {error}");
+    first.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
