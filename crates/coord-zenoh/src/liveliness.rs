@@ -29,6 +29,15 @@ pub enum Presence {
     Gone(NodeId),
 }
 
+impl Presence {
+    /// The node the change is about.
+    pub fn node(&self) -> &NodeId {
+        match self {
+            Presence::Alive(node) | Presence::Gone(node) => node,
+        }
+    }
+}
+
 /// A stream of [`Presence`] changes; it ends when the transport is closed.
 pub type PresenceStream = Pin<Box<dyn Stream<Item = Presence> + Send + 'static>>;
 
@@ -92,6 +101,31 @@ impl ZenohTransport {
     ///   dropped, with a warning in the log.
     /// - The stream ends when the transport is closed.
     pub async fn presence(&self, namespace: &Namespace) -> Result<PresenceStream> {
+        self.watch(namespace, None, ()).await
+    }
+
+    /// Announces `me` in `namespace` and watches the other nodes: what the
+    /// engine would call to use liveliness as a failure signal.
+    ///
+    /// # Behavior
+    /// - `me` is announced (its token declared) while the stream lives;
+    ///   dropping the stream withdraws it.
+    /// - Yields [`Presence`] changes of every other node of the namespace,
+    ///   as [`ZenohTransport::presence`] does; never `me`'s own.
+    /// - Fails with `Closed` after close; the stream ends when the transport is closed.
+    pub async fn announce(&self, namespace: &Namespace, me: &NodeId) -> Result<PresenceStream> {
+        let token = self.declare_alive(namespace, me).await?;
+        self.watch(namespace, Some(me.clone()), token).await
+    }
+
+    /// Watches `namespace`'s tokens, skipping `except`'s, holding `guard`
+    /// as long as the stream.
+    async fn watch<G: Send + 'static>(
+        &self,
+        namespace: &Namespace,
+        except: Option<NodeId>,
+        guard: G,
+    ) -> Result<PresenceStream> {
         self.ensure_open("zenoh liveliness")?;
         let pattern = format!("{namespace}/alive/*");
         let (tx, rx) = mpsc::channel(PRESENCE_CAPACITY);
@@ -108,6 +142,7 @@ impl ZenohTransport {
                     .rsplit('/')
                     .next()
                     .and_then(|id| NodeId::new(id).ok())
+                    .filter(|node| except.as_ref() != Some(node))
                 else {
                     return;
                 };
@@ -131,6 +166,6 @@ impl ZenohTransport {
                 )
                 .temporary()
             })?;
-        Ok(inlet::stream(rx, self.closed_signal(), subscriber))
+        Ok(inlet::stream(rx, self.closed_signal(), (subscriber, guard)))
     }
 }

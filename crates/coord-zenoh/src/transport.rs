@@ -53,6 +53,8 @@ impl ZenohTransport {
     ///   endpoint answers within `connect-timeout`; the message names the cause.
     /// - Otherwise returns at once: peers that are not up yet are retried in
     ///   the background, and [`Transport::health`] reports them missing.
+    /// - Must run inside a Tokio runtime (as the whole engine does): it
+    ///   spawns the task that watches the session's links.
     pub async fn open(config: ZenohConfig) -> Result<ZenohTransport> {
         let native = config.to_zenoh()?;
         files::check(&config)?;
@@ -255,7 +257,6 @@ impl Transport for ZenohTransport {
         if self.inner.closed.send_replace(true) {
             return Ok(());
         }
-        self.inner.links.close();
         let monitor = self
             .inner
             .monitor
@@ -265,6 +266,8 @@ impl Transport for ZenohTransport {
         if let Some(monitor) = monitor {
             let _ = monitor.await;
         }
+        // After the monitor ended, so that no last poll says "connected".
+        self.inner.links.close();
         self.publishers().clear();
         self.inner.session.close().await.map_err(|error| {
             Error::new(

@@ -60,11 +60,7 @@ pub(crate) fn run() {
         let connect = ports[..index].iter().map(|port| format!("tcp/127.0.0.1:{port}"));
         let config = loopback(Some(format!("tcp/127.0.0.1:{}", ports[index])), None).connect(connect);
         let transport = ZenohTransport::open(config).await.expect("zenoh peer");
-        let _token = transport
-            .declare_alive(&namespace, &me)
-            .await
-            .expect("liveliness token");
-        let mut presence = transport.presence(&namespace).await.expect("presence");
+        let mut presence = transport.announce(&namespace, &me).await.expect("announce");
         let mut node_config = NodeConfig::new(me.clone()).with_namespace(namespace.clone());
         node_config.membership = MembershipConfig::profile(Profile::Fast);
         let node = Node::start(node_config, Arc::new(transport)).await.expect("node");
@@ -167,9 +163,15 @@ pub(crate) fn three_processes_detect_a_killed_peer() {
     let killed_at = Instant::now();
     victim.kill().expect("SIGKILL the third node");
     victim.wait().expect("reap the third node");
-    wait_for("the two others to report n2 failed", bound, &|seen| {
-        has(seen, 0, "failed n2") && has(seen, 1, "failed n2")
-    });
+    wait_for(
+        "the two others to report n2 failed and its token gone",
+        bound,
+        &|seen| (0..2).all(|i| has(seen, i, "failed n2") && has(seen, i, "gone n2")),
+    );
+    assert!(
+        !(0..3).any(|i| has(&seen, i, &format!("alive n{i}"))),
+        "a node was told about its own token"
+    );
     let took = |index: usize, line: &str| {
         seen.iter()
             .find(|(i, l, _)| *i == index && l == line)
