@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +18,9 @@ pub(crate) fn workspace_root() -> &'static Path {
         .parent()
         .expect("xtask lives in a directory of the workspace")
 }
+
+/// Set on Ctrl-C or SIGTERM: the steps not yet started are skipped.
+pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// One step of a task: the label shown in its header and in the summary, and
 /// the work itself.
@@ -45,6 +49,15 @@ pub(crate) fn run_steps(steps: Vec<Step>) -> Result<()> {
     let mut failed = Vec::new();
     for (index, step) in steps.into_iter().enumerate() {
         let number = index + 1;
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            failed.push(step.label.clone());
+            rows.push(vec![
+                format!("{number}. {}", step.label),
+                "skipped (interrupted)".into(),
+                "-".into(),
+            ]);
+            continue;
+        }
         println!("\n==> step {number}/{total}: {}", step.label);
         let started = Instant::now();
         let result = (step.work)();
@@ -79,7 +92,7 @@ pub(crate) struct Cargo {
     /// The arguments after `cargo`.
     args: Vec<String>,
     /// Variables set for the child on top of this process's environment.
-    envs: Vec<(&'static str, OsString)>,
+    envs: Vec<(String, OsString)>,
 }
 
 impl Cargo {
@@ -92,9 +105,15 @@ impl Cargo {
     }
 
     /// Sets `key` to `value` in the child's environment.
-    pub(crate) fn env(mut self, key: &'static str, value: impl Into<OsString>) -> Self {
-        self.envs.push((key, value.into()));
+    pub(crate) fn env(mut self, key: impl Into<String>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
         self
+    }
+
+    /// Sets each of `vars` in the child's environment.
+    pub(crate) fn envs(self, vars: &[(String, String)]) -> Self {
+        vars.iter()
+            .fold(self, |cargo, (key, value)| cargo.env(key.clone(), value))
     }
 
     /// This command as a step labelled with its command line.

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cmd::{self, Cargo, Step};
 use crate::matrix;
+use crate::services::{self, SERVERS, Server};
 
 /// A backend the conformance suite runs against, and the integration test
 /// that runs it.
@@ -22,11 +23,26 @@ pub(crate) struct Backend {
 
 /// Every backend the suite runs against. `cargo xtask test` fails unless each
 /// of them wrote a report.
-pub(crate) const BACKENDS: &[Backend] = &[Backend {
-    name: "memory",
-    package: "coord-conformance",
-    test: "memory",
-}];
+pub(crate) const BACKENDS: &[Backend] = &[
+    Backend {
+        name: "memory",
+        package: "coord-conformance",
+        test: "memory",
+    },
+    Backend {
+        name: "nats",
+        package: "coord-nats",
+        test: "nats",
+    },
+];
+
+/// The servers the chosen backends need.
+pub(crate) fn servers_for(backends: &[&Backend]) -> Vec<&'static Server> {
+    SERVERS
+        .iter()
+        .filter(|server| backends.iter().any(|backend| backend.name == server.backend))
+        .collect()
+}
 
 /// Tells the suite that a skipped backend is a failure.
 const REQUIRE_BACKENDS: &str = "COORD_REQUIRE_BACKENDS";
@@ -36,18 +52,23 @@ const REPORT_DIR: &str = "COORD_CONFORMANCE_REPORT_DIR";
 /// Runs the conformance test of each backend chosen by `args`, then prints
 /// their matrix; fails if a run or a case failed or a report is missing.
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let backends = select(args)?;
+    let mut args = args.to_vec();
+    let mode = services::take_mode(&mut args)?;
+    let backends = select(&args)?;
     let reports = fresh_report_dir()?;
+    let running = services::up(mode, &servers_for(&backends))?;
     let mut steps: Vec<Step> = backends
         .iter()
         .map(|backend| {
             let (package, test) = (backend.package, backend.test);
             let args = ["test", "-p", package, "--test", test, "--", "--nocapture"];
-            with_suite_env(Cargo::new(&args), &reports).into_step()
+            with_suite_env(Cargo::new(&args).envs(&running.env), &reports).into_step()
         })
         .collect();
     steps.push(matrix_step(reports, backends));
-    cmd::run_steps(steps)
+    let result = cmd::run_steps(steps);
+    drop(running);
+    result
 }
 
 /// The backends named by `--backend NAME` / `--backend=NAME` flags, or all of
@@ -61,7 +82,7 @@ fn select(args: &[String]) -> Result<Vec<&'static Backend>> {
         } else if let Some(name) = arg.strip_prefix("--backend=") {
             name
         } else {
-            bail!("unexpected argument `{arg}`; usage: cargo xtask conformance [--backend NAME]");
+            bail!("unexpected argument `{arg}`; usage: cargo xtask conformance [--backend NAME] [--services MODE]");
         };
         chosen.push(find(name)?);
     }
@@ -89,14 +110,19 @@ pub(crate) fn known_names() -> String {
 /// are read: `$CARGO_TARGET_DIR/conformance` if that variable is set, else
 /// `<workspace>/target/conformance`.
 pub(crate) fn fresh_report_dir() -> Result<PathBuf> {
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+    let dir = target_dir()?.join("conformance");
+    matrix::clear(&dir)?;
+    Ok(dir)
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else
+/// `<workspace>/target`.
+pub(crate) fn target_dir() -> Result<PathBuf> {
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => std::path::absolute(&dir)
             .with_context(|| format!("resolving CARGO_TARGET_DIR={}", Path::new(&dir).display()))?,
         _ => cmd::workspace_root().join("target"),
-    };
-    let dir = target.join("conformance");
-    matrix::clear(&dir)?;
-    Ok(dir)
+    })
 }
 
 /// Adds the suite's environment to `cargo`: every backend required, reports
@@ -143,7 +169,7 @@ mod tests {
         let err = select(&args(&["--backend", "carrier-pigeon"])).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
-        assert!(message.contains("known backends: memory"), "{message}");
+        assert!(message.contains("known backends: memory, nats"), "{message}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod cmd;
 mod conformance;
 mod matrix;
+mod services;
 mod table;
 mod test;
 
@@ -18,12 +19,20 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test                          rustfmt check, clippy, every test with all backends
-                                required, then the conformance matrix
+  test                          start the servers, rustfmt check, clippy, every test
+                                with all backends required, the conformance matrix,
+                                then stop the servers it started
   ci                            the same as `test` (what .ci/run runs)
   conformance [--backend NAME]  the conformance suite for one backend (the flag may
                                 be repeated) or, without the flag, for every backend
+  services up|down|status [BACKEND...]
+                                the real servers alone, on free loopback ports
   help                          this text
+
+options of test, ci, conformance and services:
+  --services native             install (apt-get) and start the servers here (default)
+  --services external           start nothing; read COORD_<BACKEND>_URL from the environment
+  --services docker             docker compose with the official images (xtask/compose.yaml)
 ";
 
 fn main() -> ExitCode {
@@ -49,13 +58,32 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         "test" | "ci" => {
+            let mut rest = rest.to_vec();
+            let mode = services::take_mode(&mut rest)?;
             if !rest.is_empty() {
-                bail!("`{task}` takes no arguments, got `{}`", rest.join(" "));
+                bail!("`{task}` takes only --services, got `{}`", rest.join(" "));
             }
-            test::run()
+            watch_interrupts();
+            test::run(mode)
         }
-        "conformance" => conformance::run(rest),
+        "conformance" => {
+            watch_interrupts();
+            conformance::run(rest)
+        }
+        "services" => services::run(rest),
         other => bail!("unknown task `{other}`; `cargo xtask help` lists the tasks"),
+    }
+}
+
+/// On Ctrl-C or SIGTERM, lets the running step fail (the signal reaches it
+/// too) so that the servers this run started are still stopped.
+fn watch_interrupts() {
+    let installed = ctrlc::set_handler(|| {
+        cmd::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("\n==> interrupted: stopping the servers this run started once the current step ends");
+    });
+    if let Err(error) = installed {
+        eprintln!("==> cannot watch for Ctrl-C ({error}); an interrupt may leave servers running");
     }
 }
 

@@ -4,16 +4,27 @@ use anyhow::Result;
 
 use crate::cmd::{self, Cargo};
 use crate::conformance::{self, BACKENDS};
+use crate::services::{self, Mode};
 
-/// Runs rustfmt's check, clippy, every test of the workspace with every backend
-/// required, and prints the conformance matrix; fails if any of these fails or
-/// a backend produced no report.
-pub(crate) fn run() -> Result<()> {
+/// Starts the servers every backend needs (in `mode`), runs rustfmt's check,
+/// clippy, every test of the workspace with every backend required, and
+/// prints the conformance matrix; stops the servers it started; fails if any
+/// of these fails or a backend produced no report.
+pub(crate) fn run(mode: Mode) -> Result<()> {
     let reports = conformance::fresh_report_dir()?;
-    cmd::run_steps(vec![
+    let backends: Vec<_> = BACKENDS.iter().collect();
+    println!("==> services ({mode:?})");
+    let running = services::up(mode, &conformance::servers_for(&backends))?;
+    let result = cmd::run_steps(vec![
         Cargo::new(&["fmt", "--all", "--", "--check"]).into_step(),
         Cargo::new(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).into_step(),
-        conformance::with_suite_env(Cargo::new(&["test", "--workspace"]), &reports).into_step(),
-        conformance::matrix_step(reports, BACKENDS.iter().collect()),
-    ])
+        conformance::with_suite_env(
+            Cargo::new(&["test", "--workspace", "--no-fail-fast"]).envs(&running.env),
+            &reports,
+        )
+        .into_step(),
+        conformance::matrix_step(reports, backends),
+    ]);
+    drop(running);
+    result
 }

@@ -30,7 +30,7 @@ pub struct Features {
     pub unreachable_address: bool,
     /// [`Faults::server_down`] / [`Faults::server_up`] stop and restart the server.
     pub server_control: bool,
-    /// [`Faults::cut`], [`Faults::mute`], [`Faults::partition`] and [`Faults::heal`] work.
+    /// [`Faults::cut`], [`Faults::mute`] and [`Faults::heal`] work.
     pub connection_faults: bool,
     /// [`Faults::drop_rate`] drops a fraction of frames.
     pub frame_loss: bool,
@@ -66,13 +66,11 @@ pub trait Faults: Send + Sync {
     fn cut(&self, conn: ConnId);
     /// Makes `conn`'s outgoing frames vanish (a paused node) until [`Faults::heal`].
     fn mute(&self, conn: ConnId);
-    /// Frames between `a` and `b` vanish both ways until [`Faults::heal`].
-    fn partition(&self, a: ConnId, b: ConnId);
     /// Makes `conn`'s current subscriptions deliver nothing while they look healthy.
     fn silence(&self, conn: ConnId);
     /// Drops each frame with probability `rate` (0 turns loss off).
     fn drop_rate(&self, rate: f64);
-    /// Undoes every cut, mute and partition.
+    /// Undoes every cut and mute.
     fn heal(&self);
 }
 

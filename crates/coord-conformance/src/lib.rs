@@ -17,14 +17,22 @@
 //! ```
 
 pub mod cases;
+mod environment;
+mod faulty;
 mod fixture;
 pub mod harness;
 mod logs;
 mod memory;
+mod network;
+pub mod proxy;
 mod runner;
+pub mod service;
 
+pub use environment::{server_address, service_spec};
+pub use faulty::{FaultyTransport, FrameLoss, Silence};
 pub use fixture::{ConnId, Connection, Faults, Features, Fixture};
 pub use memory::MemoryFixture;
+pub use network::{Connector, NetworkFixture};
 pub use runner::{CASES_ENV, CaseReport, Outcome, REPORT_DIR_ENV, Report, run, run_and_check};
 
 /// Whether a backend's suite must run: true when `COORD_REQUIRE_BACKENDS` is

@@ -102,12 +102,6 @@ impl Faults for MemoryFixture {
         }
     }
 
-    fn partition(&self, a: ConnId, b: ConnId) {
-        if let (Some(a), Some(b)) = (self.endpoint(a), self.endpoint(b)) {
-            self.network.partition(a, b);
-        }
-    }
-
     fn silence(&self, conn: ConnId) {
         if let Some(endpoint) = self.endpoint(conn) {
             self.network.silence(endpoint);

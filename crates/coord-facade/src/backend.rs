@@ -29,20 +29,77 @@ struct Backend {
 }
 
 /// Every backend this build can start, in the order error messages list them.
-const BACKENDS: &[Backend] = &[Backend {
-    scheme: "memory",
-    connect: connect_memory,
-}];
+const BACKENDS: &[Backend] = &[
+    Backend {
+        scheme: "memory",
+        connect: connect_memory,
+    },
+    #[cfg(feature = "nats")]
+    Backend {
+        scheme: "nats",
+        connect: connect_nats,
+    },
+];
 
 /// Schemes of backends that are designed but not built yet, so that naming
 /// one gives a precise answer instead of "unknown".
-const PLANNED: &[&str] = &["zenoh", "nats", "redis", "rediss", "kafka"];
+const PLANNED: &[&str] = &["zenoh", "redis", "rediss", "kafka"];
+
+/// Schemes of backends that exist behind a cargo feature of this crate.
+const OPTIONAL: &[(&str, &str)] = &[("nats", "nats")];
+
+/// A backend's own settings, for [`crate::Builder::backend`] and the
+/// backend tables of the configuration file (`[coordinator.nats]`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum BackendConfig {
+    /// NATS ([`crate::nats::NatsConfig`]).
+    #[cfg(feature = "nats")]
+    Nats(coord_nats::NatsConfig),
+}
+
+#[cfg(feature = "nats")]
+impl From<coord_nats::NatsConfig> for BackendConfig {
+    fn from(config: coord_nats::NatsConfig) -> Self {
+        BackendConfig::Nats(config)
+    }
+}
+
+impl BackendConfig {
+    /// The table's name in the configuration file.
+    pub(crate) fn table(&self) -> &'static str {
+        match *self {
+            #[cfg(feature = "nats")]
+            BackendConfig::Nats(_) => "coordinator.nats",
+        }
+    }
+
+    /// Checks the settings without connecting.
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            #[cfg(feature = "nats")]
+            BackendConfig::Nats(config) => config.validate(),
+        }
+    }
+
+    /// Connects the backend.
+    pub(crate) async fn connect(&self) -> Result<Arc<dyn TransportDyn>> {
+        match self {
+            #[cfg(feature = "nats")]
+            BackendConfig::Nats(config) => {
+                let transport: Arc<dyn TransportDyn> = Arc::new(coord_nats::NatsTransport::connect(config).await?);
+                Ok(transport)
+            }
+        }
+    }
+}
 
 /// The URI parameters the facade itself reads; every other parameter belongs
 /// to the backend.
 const FACADE_PARAMS: &[&str] = &["node-id", "namespace", "profile"];
 
-/// The URI schemes this build can start a coordinator on (today: `memory`).
+/// The URI schemes this build can start a coordinator on (`memory`, and
+/// each backend whose feature is on).
 pub fn schemes() -> impl Iterator<Item = &'static str> {
     BACKENDS.iter().map(|b| b.scheme)
 }
@@ -94,7 +151,9 @@ impl BackendUri {
         let scheme = scheme.to_ascii_lowercase();
         let backend = BACKENDS.iter().find(|b| b.scheme == scheme);
         if backend.is_none() {
-            let why = if PLANNED.contains(&scheme.as_str()) {
+            let why = if let Some((_, feature)) = OPTIONAL.iter().find(|(name, _)| *name == scheme) {
+                format!("the `{scheme}` backend is not compiled into this build: enable coord's `{feature}` feature")
+            } else if PLANNED.contains(&scheme.as_str()) {
                 format!("the `{scheme}` backend is planned but not implemented yet, so this build cannot start it")
             } else {
                 format!("unknown backend scheme `{scheme}`")
@@ -299,6 +358,15 @@ fn connect_memory(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn
     })
 }
 
+/// `nats://[user:password@]host:port[,host:port…]?…`: see [`coord_nats::NatsConfig::from_uri_parts`].
+#[cfg(feature = "nats")]
+fn connect_nats(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
+    Box::pin(async move {
+        let config = coord_nats::NatsConfig::from_uri_parts(uri.target(), uri.params())?;
+        BackendConfig::Nats(config).connect().await
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,14 +399,36 @@ mod tests {
     fn unknown_scheme_names_the_scheme_and_the_available_ones() {
         let err = BackendUri::parse("foo://x").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
-        assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory");
+        assert_eq!(
+            err.message(),
+            format!("unknown backend scheme `foo`: use one of {}", scheme_list())
+        );
     }
 
     #[test]
     fn planned_scheme_says_it_is_not_built_yet() {
-        let err = BackendUri::parse("nats://user:pw@127.0.0.1:4222").unwrap_err();
-        assert!(err.message().contains("`nats` backend is planned"), "{err}");
-        assert!(err.message().ends_with("use one of memory"), "{err}");
+        let err = BackendUri::parse("kafka://user:pw@127.0.0.1:9092").unwrap_err();
+        assert!(err.message().contains("`kafka` backend is planned"), "{err}");
+        assert!(!err.message().contains("pw"), "{err}");
+    }
+
+    #[cfg(feature = "nats")]
+    #[tokio::test]
+    async fn nats_uri_errors_name_the_parameter_or_the_server() {
+        let Err(err) = BackendUri::parse("nats://127.0.0.1:1?colour=blue")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("an unknown nats parameter was accepted");
+        };
+        assert!(err.message().contains("unknown URI parameter `colour`"), "{err}");
+        let Err(err) = BackendUri::parse("nats://u:pw@127.0.0.1:1").unwrap().connect().await else {
+            panic!("a nats server was found on port 1");
+        };
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.to_string().contains("nats://127.0.0.1:1"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use coord_core::engine::{BatchConfig, HealthConfig, InboxConfig, OutboxConfig};
 use coord_core::membership::MembershipConfig;
 use coord_core::{Error, ErrorKind, Namespace, Node, NodeConfig, NodeId, Profile, Result, Secret, TransportDyn};
 
-use crate::backend::BackendUri;
+use crate::backend::{BackendConfig, BackendUri};
 use crate::config::CoordinatorConfig;
 use crate::coordinator::Coordinator;
 
@@ -62,6 +62,7 @@ pub struct Builder {
     addresses: Vec<String>,
     labels: BTreeMap<String, String>,
     uri: Option<BackendUri>,
+    backend: Option<BackendConfig>,
     transport: Option<Arc<dyn TransportDyn>>,
 }
 
@@ -73,6 +74,7 @@ impl fmt::Debug for Builder {
             .field("secret", &self.secret)
             .field("profile", &self.profile)
             .field("uri", &self.uri)
+            .field("backend", &self.backend)
             .field(
                 "transport",
                 &self.transport.as_ref().map(|t| t.capabilities_dyn().backend),
@@ -90,6 +92,7 @@ pub(crate) struct Prepared {
 /// The transport to start on.
 pub(crate) enum Backend {
     Uri(BackendUri),
+    Config(Box<BackendConfig>),
     Transport(Arc<dyn TransportDyn>),
 }
 
@@ -112,6 +115,7 @@ impl Builder {
             addresses: Vec::new(),
             labels: BTreeMap::new(),
             uri: None,
+            backend: None,
             transport: None,
         }
     }
@@ -135,6 +139,7 @@ impl Builder {
         builder.addresses = config.addresses.clone();
         builder.labels = config.labels.clone();
         builder.uri = config.backend.clone();
+        builder.backend = config.backend_table();
         builder
     }
 
@@ -241,6 +246,13 @@ impl Builder {
         self
     }
 
+    /// The backend, as its own settings, e.g.
+    /// `.backend(coord::nats::NatsConfig::new(["nats://127.0.0.1:4222"]))`.
+    pub fn backend(mut self, backend: impl Into<BackendConfig>) -> Self {
+        self.backend = Some(backend.into());
+        self
+    }
+
     /// The backend, as any transport: a custom [`coord_core::Transport`]
     /// implementation, or a memory transport made in a test. Use either this
     /// or [`Builder::uri`].
@@ -254,10 +266,21 @@ impl Builder {
         if let Some(error) = &self.error {
             return Err(Error::new(error.kind(), error.operation(), error.message()));
         }
-        if self.uri.is_some() && self.transport.is_some() {
-            return Err(config_error(
-                "both a backend URI and a transport are set: keep one of `.uri(..)` and `.transport(..)`".to_owned(),
-            ));
+        let ways = [self.uri.is_some(), self.backend.is_some(), self.transport.is_some()];
+        if ways.iter().filter(|set| **set).count() > 1 {
+            return Err(config_error(match self.origin {
+                Origin::Config => "more than one backend is configured: keep one of `coordinator.backend` \
+                                   and the backend tables such as `[coordinator.nats]`"
+                    .to_owned(),
+                _ => "more than one backend is set: keep one of `.uri(..)`, `.backend(..)` and `.transport(..)`"
+                    .to_owned(),
+            }));
+        }
+        if let Some(backend) = &self.backend {
+            backend.validate().map_err(|error| match self.origin {
+                Origin::Config => config_error(format!("in `[{}]`: {}", backend.table(), error.message())),
+                _ => error,
+            })?;
         }
         let uri = self.uri.as_ref();
         let node_id = self.merge("node-id", self.node_id.as_ref(), uri.and_then(BackendUri::node_id))?;
@@ -275,15 +298,19 @@ impl Builder {
                     .to_owned(),
             }));
         };
-        let backend = match (uri, &self.transport) {
-            (Some(uri), _) => Backend::Uri(uri.clone()),
-            (None, Some(transport)) => Backend::Transport(transport.clone()),
-            (None, None) => {
+        let backend = match (uri, &self.backend, &self.transport) {
+            (Some(uri), _, _) => Backend::Uri(uri.clone()),
+            (None, Some(backend), _) => Backend::Config(Box::new(backend.clone())),
+            (None, None, Some(transport)) => Backend::Transport(transport.clone()),
+            (None, None, None) => {
                 return Err(config_error(match self.origin {
-                    Origin::Config => "`coordinator.backend` is missing: set it to a backend URI such as \
-                                       \"memory://cluster-a\""
+                    Origin::Config => "no backend is configured: set `coordinator.backend` to a backend URI such \
+                                       as \"nats://127.0.0.1:4222\", or add a backend table such as \
+                                       `[coordinator.nats]`"
                         .to_owned(),
-                    _ => "no backend is set: call `.uri(\"memory://cluster-a\")` or `.transport(..)`".to_owned(),
+                    _ => "no backend is set: call `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or \
+                          `.transport(..)`"
+                        .to_owned(),
                 }));
             }
         };
@@ -348,6 +375,7 @@ impl Builder {
         let Prepared { config, backend } = self.prepare()?;
         let transport = match backend {
             Backend::Uri(uri) => uri.connect().await?,
+            Backend::Config(backend) => backend.connect().await?,
             Backend::Transport(transport) => transport,
         };
         let node = Node::start(config, transport).await?;

@@ -7,7 +7,7 @@ use coord_core::membership::MembershipConfig;
 use coord_core::{Error, ErrorKind, Namespace, NodeId, Result, Secret};
 use serde::Deserialize;
 
-use crate::backend::BackendUri;
+use crate::backend::{BackendConfig, BackendUri};
 use crate::builder::Builder;
 
 /// A configuration file: one `[coordinator]` table.
@@ -103,6 +103,22 @@ pub struct CoordinatorConfig {
     /// `[coordinator.health]`: the end-to-end health probe.
     #[serde(default)]
     pub health: HealthConfig,
+    /// `[coordinator.nats]`: the NATS backend's settings, instead of a
+    /// `backend` URI (see [`crate::nats::NatsConfig`]).
+    #[cfg(feature = "nats")]
+    #[serde(default)]
+    pub nats: Option<coord_nats::NatsConfig>,
+}
+
+impl CoordinatorConfig {
+    /// The backend given as a table, if any.
+    pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+        #[cfg(feature = "nats")]
+        if let Some(nats) = &self.nats {
+            return Some(BackendConfig::Nats(nats.clone()));
+        }
+        None
+    }
 }
 
 impl Config {
@@ -300,8 +316,32 @@ probe-misses = 5
     #[test]
     fn missing_backend_names_the_key_and_the_fix() {
         let message = config_error("[coordinator]\nnode-id = \"mx1\"\n");
-        assert!(message.starts_with("`coordinator.backend` is missing"), "{message}");
-        assert!(message.contains("memory://"), "{message}");
+        assert!(message.starts_with("no backend is configured"), "{message}");
+        assert!(
+            message.contains("`coordinator.backend`") && message.contains("[coordinator.nats]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_backend_table_is_read_and_checked() {
+        let ok = Config::from_toml(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\nservers = [\"nats://127.0.0.1:4222\"]\n\
+             user = \"coord\"\npassword = \"pw-4711\"\nping-interval = \"2s\"\n",
+        )
+        .unwrap();
+        let nats = ok.coordinator.nats.as_ref().unwrap();
+        assert_eq!(nats.ping_interval, std::time::Duration::from_secs(2));
+        assert!(!format!("{ok:?}").contains("pw-4711"), "the password is hidden");
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\nuser = \"coord\"\n");
+        assert!(
+            message.contains("in `[coordinator.nats]`") && message.contains("go together"),
+            "{message}"
+        );
+        let message = config_error(
+            "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.nats]\nservers = []\n",
+        );
+        assert!(message.starts_with("more than one backend is configured"), "{message}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod builder;
 mod config;
 mod coordinator;
 
-pub use backend::{BackendUri, schemes};
+pub use backend::{BackendConfig, BackendUri, schemes};
 pub use builder::Builder;
 pub use config::{Config, CoordinatorConfig};
 pub use coordinator::Coordinator;
@@ -33,6 +33,10 @@ pub use coord_core::{
 /// The in-memory backend (`memory://<name>`): many nodes in one process, with
 /// fault injection for tests.
 pub use coord_core::transport::memory;
+
+/// The NATS backend (`nats://…`, `[coordinator.nats]`), with the `nats` feature.
+#[cfg(feature = "nats")]
+pub use coord_nats as nats;
 
 /// The engine crate, for what the facade does not re-export (the wire
 /// format, the membership detector).

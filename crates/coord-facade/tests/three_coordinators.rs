@@ -180,7 +180,7 @@ async fn from_uri_requires_a_node_id_and_a_known_scheme() {
 
     let err = Coordinator::from_uri("foo://x?node-id=mx1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory");
+    assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory, nats");
 
     let err = Coordinator::from_uri("kafka://127.0.0.1:9092?node-id=mx1")
         .await
@@ -208,7 +208,7 @@ async fn builder_errors_name_the_method_and_the_fix() {
     let err = Coordinator::builder().node_id("mx1").start().await.unwrap_err();
     assert_eq!(
         err.message(),
-        "no backend is set: call `.uri(\"memory://cluster-a\")` or `.transport(..)`"
+        "no backend is set: call `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or `.transport(..)`"
     );
 
     // The first invalid value is reported, even when later calls are fine.
@@ -239,10 +239,7 @@ async fn builder_errors_name_the_method_and_the_fix() {
         .start()
         .await
         .unwrap_err();
-    assert!(
-        err.message().starts_with("both a backend URI and a transport are set"),
-        "{err}"
-    );
+    assert!(err.message().starts_with("more than one backend is set"), "{err}");
 }
 
 #[tokio::test]

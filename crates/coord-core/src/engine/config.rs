@@ -66,7 +66,8 @@ pub struct OutboxConfig {
     #[serde(with = "humantime_serde")]
     pub enqueue_timeout: Duration,
     /// How long a frame is retried while the transport is down before its
-    /// events are dropped and counted as `publish-failed` (default 5s).
+    /// events are dropped and counted as `publish-failed` (default 5s); at
+    /// shutdown, the bound of the whole final flush.
     #[serde(with = "humantime_serde")]
     pub retry_for: Duration,
 }

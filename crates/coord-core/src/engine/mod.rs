@@ -408,6 +408,9 @@ impl Node {
     /// # Behavior
     /// - Flushes the events already queued, sends `leave`, closes the
     ///   transport, and ends every subscriber and membership stream.
+    /// - A temporary publish failure during the flush is retried, for at most
+    ///   `outbox.retry-for` in all, so a backend that is down delays shutdown
+    ///   by that much at worst; what still fails is dropped and counted.
     /// - Idempotent: later calls return `Ok` at once.
     pub async fn shutdown(&self) -> Result<()> {
         let Some(tasks) = self.tasks.lock().await.take() else {

@@ -80,6 +80,8 @@ pub(crate) struct Outbox {
     meta: NodeMeta,
     counters: Counters,
     nonce: u64,
+    /// Once stopping: when the final flush gives up retrying.
+    flush_until: Option<Instant>,
 }
 
 fn ticker(period: Duration) -> Interval {
@@ -110,6 +112,7 @@ impl Outbox {
             meta,
             counters: Counters::default(),
             nonce: 0,
+            flush_until: None,
         }
     }
 
@@ -127,7 +130,9 @@ impl Outbox {
                 },
             }
         }
-        // Refuse new events, then send every one accepted before.
+        // Refuse new events, then send every one accepted before, retrying
+        // temporary failures for at most `retry-for` in all.
+        self.flush_until.get_or_insert(Instant::now() + self.retry_for);
         self.rx.close();
         while let Some(item) = self.rx.recv().await {
             self.send_batch(item).await;
@@ -257,8 +262,9 @@ impl Outbox {
     }
 
     /// Sends a frame of events; a temporary failure is retried with backoff
-    /// for up to `retry-for` (not once stopping), while heartbeats and probes
-    /// keep going out. What still fails is dropped and counted.
+    /// for up to `retry-for` (while heartbeats and probes keep going out), and
+    /// once stopping until the flush's own `retry-for` runs out. What still
+    /// fails is dropped and counted.
     async fn send_events(&mut self, channel: &Channel, body: Body) {
         let events = match &body {
             Body::Broadcast(events) | Body::Directed { events, .. } => events.len(),
@@ -272,14 +278,22 @@ impl Outbox {
                 Ok(()) => return,
                 Err(error) => error,
             };
-            let stopping = *self.stop.borrow();
-            if !error.is_temporary() || stopping || Instant::now() >= deadline {
+            if self.flush_until.is_none() && *self.stop.borrow() {
+                self.flush_until = Some(Instant::now() + self.retry_for);
+            }
+            let give_up_at = self.flush_until.map_or(deadline, |until| until.min(deadline));
+            if !error.is_temporary() || Instant::now() >= give_up_at {
                 tracing::warn!(%error, events, "publish failed; events dropped");
                 self.core.stats.drop(DropReason::PublishFailed, events as u64);
                 return;
             }
             tracing::debug!(%error, "publish failed; retrying");
-            let wake = tokio::time::sleep(backoff.next_delay().min(deadline - Instant::now()));
+            let wake = tokio::time::sleep(backoff.next_delay().min(give_up_at - Instant::now()));
+            if self.flush_until.is_some() {
+                // Shutting down: no more heartbeats or probes, only the flush.
+                wake.await;
+                continue;
+            }
             tokio::pin!(wake);
             loop {
                 tokio::select! {

@@ -27,14 +27,28 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let base = self.current;
         self.current = (self.current * 2).min(self.max);
-        let jitter = rand::rng().random_range(0.0..0.5);
-        base.mul_f64(1.0 - jitter)
+        jittered(base)
+    }
+
+    /// The delay before retry number `attempt` (1 for the first retry), for
+    /// clients that count attempts themselves: `initial · 2^(attempt-1)`,
+    /// bounded by `max`, with the same jitter as [`Backoff::next_delay`].
+    pub fn delay_for_attempt(&self, attempt: usize) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(32) as u32;
+        let base = self.initial.saturating_mul(1u32 << doublings.min(31)).min(self.max);
+        jittered(base)
     }
 
     /// Starts again from `initial` (after a success).
     pub fn reset(&mut self) {
         self.current = self.initial;
     }
+}
+
+/// `base` less up to 50 % random jitter.
+fn jittered(base: Duration) -> Duration {
+    let jitter = rand::rng().random_range(0.0..0.5);
+    base.mul_f64(1.0 - jitter)
 }
 
 #[cfg(test)]
@@ -52,5 +66,23 @@ mod tests {
         assert!(delays[19] >= max / 2, "reaches the bound: {:?}", delays[19]);
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn attempts_double_up_to_the_bound() {
+        let b = Backoff::new(Duration::from_millis(10), Duration::from_secs(2));
+        assert!(b.delay_for_attempt(1) <= Duration::from_millis(10));
+        let third = b.delay_for_attempt(3);
+        assert!(
+            third >= Duration::from_millis(20) && third <= Duration::from_millis(40),
+            "{third:?}"
+        );
+        for attempt in [20, 1000, usize::MAX] {
+            let delay = b.delay_for_attempt(attempt);
+            assert!(
+                delay <= Duration::from_secs(2) && delay >= Duration::from_secs(1),
+                "{attempt}: {delay:?}"
+            );
+        }
     }
 }

@@ -176,12 +176,6 @@ impl Faults for ZenohFixture {
         });
     }
 
-    fn partition(&self, a: ConnId, b: ConnId) {
-        self.shared.proxies.update(|f| {
-            f.partitions.insert((a.min(b), a.max(b)));
-        });
-    }
-
     fn silence(&self, conn: ConnId) {
         let last = self.shared.next_subscription.load(Ordering::SeqCst);
         self.shared.silenced.lock().expect("fixture lock").insert(conn, last);

@@ -1,0 +1,186 @@
+//! coord-nats against a real `nats-server`: the whole conformance suite, and
+//! authentication against servers started with a user/password and a token.
+//!
+//! `cargo xtask test` starts the server and sets `COORD_NATS_URL` (its
+//! address) and `COORD_NATS_SERVICE` (how to stop and restart it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use coord_conformance::service::{ServiceSpec, free_port};
+use coord_conformance::{NetworkFixture, run_and_check, server_address, service_spec};
+use coord_core::transport::Received;
+use coord_core::{Channel, ErrorKind, Namespace, Transport, TransportDyn};
+use coord_nats::{NatsConfig, NatsTransport};
+use futures::StreamExt;
+
+const URL_VAR: &str = "COORD_NATS_URL";
+const SERVICE_VAR: &str = "COORD_NATS_SERVICE";
+
+fn socket_addr(url: &str) -> SocketAddr {
+    let hostport = url.trim_start_matches("nats://").trim_end_matches('/');
+    hostport
+        .parse()
+        .unwrap_or_else(|_| panic!("{URL_VAR}={url} is not nats://<ip>:<port>"))
+}
+
+/// Test settings: quick reconnects so outages heal within the cases' bounds.
+fn config(addr: SocketAddr) -> NatsConfig {
+    let mut config = NatsConfig::new([format!("nats://{addr}")]);
+    config.connect_timeout = Duration::from_secs(3);
+    config.reconnect_max_delay = Duration::from_millis(500);
+    config.ping_interval = Duration::from_secs(2);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_passes_the_conformance_suite() {
+    let Some(url) = server_address("nats", URL_VAR) else {
+        return;
+    };
+    let server = socket_addr(&url);
+    let fixture = NetworkFixture::new(
+        "nats",
+        server,
+        service_spec(SERVICE_VAR),
+        Box::new(|addr| {
+            Box::pin(async move {
+                let transport: Arc<dyn TransportDyn> = Arc::new(NatsTransport::connect(&config(addr)).await?);
+                Ok(transport)
+            })
+        }),
+    );
+    run_and_check(&fixture).await;
+}
+
+/// A nats-server of this test's own, started with extra arguments and
+/// stopped (by its pid) when dropped.
+struct OwnServer {
+    spec: ServiceSpec,
+    addr: SocketAddr,
+}
+
+impl OwnServer {
+    fn start(name: &str, extra: &[&str]) -> Option<OwnServer> {
+        let program = match service_spec(SERVICE_VAR) {
+            Some(spec) => spec.program,
+            None => {
+                server_address("nats", URL_VAR)?;
+                panic!("{SERVICE_VAR} is not set: the auth tests need the nats-server binary xtask found");
+            }
+        };
+        let port = free_port().unwrap();
+        let dir = test_dir();
+        let mut args: Vec<String> = ["-a", "127.0.0.1", "-p", &port.to_string()].map(String::from).to_vec();
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let spec = ServiceSpec {
+            name: format!("nats-{name}"),
+            program,
+            args,
+            listens: vec![addr],
+            pid_file: dir.join(format!("{name}.pid")),
+            log_file: dir.join(format!("{name}.log")),
+        };
+        spec.start().unwrap();
+        Some(OwnServer { spec, addr })
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.spec.stop();
+    }
+}
+
+/// Where this test process keeps its servers' files.
+fn test_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("coord-nats-test-{}", std::process::id()))
+}
+
+/// Publishes a frame through `transport` and sees it come back.
+async fn round_trip(transport: &NatsTransport) {
+    let channel = Channel::all(&Namespace::new("authcheck").unwrap());
+    let mut subscription = transport.subscribe(&channel).await.unwrap();
+    transport.publish(&channel, Bytes::from_static(b"hello")).await.unwrap();
+    let item = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .unwrap();
+    assert_eq!(item, Some(Received::Frame(Bytes::from_static(b"hello"))));
+}
+
+async fn refused(config: NatsConfig, what: &str) {
+    let started = Instant::now();
+    let error = NatsTransport::connect(&config).await.expect_err(what);
+    let text = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Unauthorized, "{what}: {text}");
+    assert!(!error.is_temporary(), "{what}: {text}");
+    assert!(
+        text.contains("nats") && text.contains(&config.servers[0]),
+        "{what}: {text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{what}: took {:?}",
+        started.elapsed()
+    );
+    for secret in ["right-password", "wrong-password", "right-token", "wrong-token"] {
+        assert!(!text.contains(secret), "{what}: the error shows a secret: {text}");
+    }
+}
+
+#[tokio::test]
+async fn user_and_password_are_checked_by_the_server() {
+    let Some(server) = OwnServer::start("userpass", &["--user", "coord", "--pass", "right-password"]) else {
+        return;
+    };
+    let good = NatsTransport::connect(&config(server.addr).user_and_password("coord", "right-password"))
+        .await
+        .unwrap();
+    round_trip(&good).await;
+    good.close().await.unwrap();
+    refused(
+        config(server.addr).user_and_password("coord", "wrong-password"),
+        "a wrong password",
+    )
+    .await;
+    refused(config(server.addr), "no credentials").await;
+}
+
+#[tokio::test]
+async fn tokens_are_checked_by_the_server() {
+    let Some(server) = OwnServer::start("token", &["--auth", "right-token"]) else {
+        return;
+    };
+    let good = NatsTransport::connect(&config(server.addr).token("right-token"))
+        .await
+        .unwrap();
+    round_trip(&good).await;
+    good.close().await.unwrap();
+    refused(config(server.addr).token("wrong-token"), "a wrong token").await;
+}
+
+#[tokio::test]
+async fn frames_above_the_server_max_payload_are_refused() {
+    let conf = test_dir().join("payload.conf");
+    std::fs::create_dir_all(test_dir()).unwrap();
+    std::fs::write(&conf, "max_payload: 4096\n").unwrap();
+    let Some(server) = OwnServer::start("payload", &["-c", conf.to_str().unwrap()]) else {
+        return;
+    };
+    let transport = NatsTransport::connect(&config(server.addr)).await.unwrap();
+    assert_eq!(transport.capabilities().max_payload, 4096, "read from the server");
+    let channel = Channel::all(&Namespace::new("payload").unwrap());
+    let error = transport
+        .publish(&channel, Bytes::from(vec![0u8; 4097]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TooLarge, "{error}");
+    transport.publish(&channel, Bytes::from(vec![0u8; 4096])).await.unwrap();
+    transport.close().await.unwrap();
+    transport.close().await.unwrap();
+    let closed = transport.publish(&channel, Bytes::new()).await.unwrap_err();
+    assert_eq!(closed.kind(), ErrorKind::Closed, "{closed}");
+}
