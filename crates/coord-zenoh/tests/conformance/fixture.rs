@@ -1,35 +1,24 @@
 //! The Zenoh fixture: in-process peers on loopback, each listening on its
-//! own port and reaching every live peer through a proxy of the suite.
+//! own port and reaching every live peer through a [`FaultProxy`] of the
+//! suite, one per pair.
 //!
-//! Network faults (cut, partition, mute) happen in the proxies. Frame loss
-//! and silent subscriptions cannot be made on a TCP byte stream without
+//! Network faults (cut, mute) switch the proxies of a node's pairs. Frame
+//! loss and silent subscriptions cannot be made on a TCP byte stream without
 //! breaking Zenoh's framing, so the fixture injects them at the transport
-//! boundary: each transport is wrapped, and the wrapper drops received frames.
+//! boundary with the suite's [`FaultyTransport`].
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use coord_conformance::{ConnId, Connection, Faults, Features, Fixture};
-use coord_core::transport::{Capabilities, Channel, Received, Subscription, Transport, TransportHealth};
+use coord_conformance::proxy::{FaultProxy, ProxyControl, ProxyMode};
+use coord_conformance::service::free_port;
+use coord_conformance::{ConnId, Connection, Faults, FaultyTransport, Features, Fixture, FrameLoss, Silence};
 use coord_core::{Error, ErrorKind, Result, TransportDyn};
 use coord_zenoh::{ZenohConfig, ZenohTransport};
+use futures::FutureExt;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
-use rand::Rng;
-
-use crate::proxy::Proxies;
-
-/// A port nothing listens on right now.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
-}
 
 /// The configuration of a fixture peer: loopback only, no scouting, quick
 /// reconnects and a short lease.
@@ -43,78 +32,110 @@ fn peer_config(listen_port: Option<u16>, connect: Vec<String>) -> ZenohConfig {
         .lease(Duration::from_secs(1))
 }
 
+fn fixture_error(what: &str, error: std::io::Error) -> Error {
+    Error::new(ErrorKind::Unexpected, "zenoh fixture", format!("{what}: {error}"))
+}
+
+/// A live peer of the fixture.
 struct Peer {
     conn: ConnId,
     port: u16,
-    transport: Weak<Faulty>,
+    transport: Weak<ZenohTransport>,
+    silence: Arc<Silence>,
 }
 
-/// What the wrappers share with the fixture.
-struct Shared {
-    drop_rate: Mutex<f64>,
-    /// Per connection, subscriptions numbered up to this one are silent.
-    silenced: Mutex<HashMap<ConnId, u64>>,
-    next_subscription: AtomicU64,
-    proxies: Proxies,
+/// The proxy one pair of peers talks through.
+struct Link {
+    ends: (ConnId, ConnId),
+    proxy: ProxyControl,
+}
+
+#[derive(Default)]
+struct State {
+    peers: Vec<Peer>,
+    links: Vec<Link>,
+}
+
+impl State {
+    /// Forgets peers whose transport was closed, and their links.
+    fn prune(&mut self) {
+        self.peers
+            .retain(|peer| peer.transport.upgrade().is_some_and(|t| !t.is_closed()));
+        let live: Vec<ConnId> = self.peers.iter().map(|peer| peer.conn).collect();
+        self.links
+            .retain(|link| live.contains(&link.ends.0) && live.contains(&link.ends.1));
+    }
+
+    /// Switches every link of `conn` (or every link, for `None`) to `mode`.
+    fn set(&self, conn: Option<ConnId>, mode: ProxyMode) {
+        let touches = |link: &&Link| conn.is_none_or(|conn| link.ends.0 == conn || link.ends.1 == conn);
+        for link in self.links.iter().filter(touches) {
+            link.proxy.set(mode);
+        }
+    }
 }
 
 /// Runs the suite on in-process Zenoh peers.
 pub(crate) struct ZenohFixture {
-    peers: Mutex<Vec<Peer>>,
+    state: Mutex<State>,
     next: AtomicU64,
-    shared: Arc<Shared>,
+    loss: Arc<FrameLoss>,
 }
 
 impl ZenohFixture {
     pub(crate) fn new() -> Self {
         ZenohFixture {
-            peers: Mutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
             next: AtomicU64::new(0),
-            shared: Arc::new(Shared {
-                drop_rate: Mutex::new(0.0),
-                silenced: Mutex::new(HashMap::new()),
-                next_subscription: AtomicU64::new(0),
-                proxies: Proxies::new(),
-            }),
+            loss: Arc::new(FrameLoss::default()),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("fixture lock")
     }
 
     async fn connect_peer(&self) -> Result<Connection> {
         let conn = ConnId(self.next.fetch_add(1, Ordering::Relaxed) + 1);
-        let port = free_port();
-        let mut connect = Vec::new();
-        {
-            let mut peers = self.peers.lock().expect("fixture lock");
-            peers.retain(|peer| {
-                let live = peer.transport.upgrade().is_some_and(|t| !t.inner.is_closed());
-                if !live {
-                    self.shared.proxies.forget(peer.conn);
-                }
-                live
+        let port = free_port().map_err(|e| fixture_error("free port", e))?;
+        let upstreams: Vec<(ConnId, u16)> = {
+            let mut state = self.state();
+            state.prune();
+            state.peers.iter().map(|peer| (peer.conn, peer.port)).collect()
+        };
+        // The new peer reaches each live one through a proxy of its own,
+        // which its transport owns and stops when closed.
+        let mut proxies = Vec::new();
+        let mut links = Vec::new();
+        for (other, other_port) in upstreams {
+            let proxy = FaultProxy::start(SocketAddr::from((Ipv4Addr::LOCALHOST, other_port)))
+                .await
+                .map_err(|e| fixture_error("fault proxy", e))?;
+            links.push(Link {
+                ends: (conn, other),
+                proxy: proxy.control(),
             });
-            for peer in peers.iter() {
-                let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, peer.port));
-                let proxy =
-                    self.shared.proxies.open(conn, peer.conn, upstream).map_err(|error| {
-                        Error::new(ErrorKind::Unexpected, "zenoh fixture", format!("proxy: {error}"))
-                    })?;
-                connect.push(format!("tcp/127.0.0.1:{proxy}"));
-            }
+            proxies.push(proxy);
         }
-        let transport = ZenohTransport::open(peer_config(Some(port), connect)).await?;
-        let faulty = Arc::new(Faulty {
-            inner: transport,
-            conn,
-            shared: self.shared.clone(),
-        });
-        self.peers.lock().expect("fixture lock").push(Peer {
+        let connect = proxies
+            .iter()
+            .map(|proxy| format!("tcp/{}", proxy.addr()))
+            .collect();
+        let zenoh = Arc::new(ZenohTransport::open(peer_config(Some(port), connect)).await?);
+        let silence = Arc::new(Silence::default());
+        let transport = Arc::downgrade(&zenoh);
+        let faulty = FaultyTransport::new(zenoh, self.loss.clone(), silence.clone(), Some(Box::new(proxies)));
+        let mut state = self.state();
+        state.peers.push(Peer {
             conn,
             port,
-            transport: Arc::downgrade(&faulty),
+            transport,
+            silence,
         });
+        state.links.extend(links);
         Ok(Connection {
             id: conn,
-            transport: faulty,
+            transport: Arc::new(faulty),
         })
     }
 }
@@ -137,8 +158,9 @@ impl Fixture for ZenohFixture {
 
     fn connect_unreachable(&self) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
         async {
-            let config = peer_config(None, vec![format!("tcp/127.0.0.1:{}", free_port())])
-                .require_connect(Duration::from_secs(2));
+            let port = free_port().map_err(|e| fixture_error("free port", e))?;
+            let config =
+                peer_config(None, vec![format!("tcp/127.0.0.1:{port}")]).require_connect(Duration::from_secs(2));
             let transport: Arc<dyn TransportDyn> = Arc::new(ZenohTransport::open(config).await?);
             Ok(transport)
         }
@@ -165,82 +187,25 @@ impl Faults for ZenohFixture {
     }
 
     fn cut(&self, conn: ConnId) {
-        self.shared.proxies.update(|f| {
-            f.cut.insert(conn);
-        });
+        self.state().set(Some(conn), ProxyMode::Cut);
     }
 
     fn mute(&self, conn: ConnId) {
-        self.shared.proxies.update(|f| {
-            f.muted.insert(conn);
-        });
+        self.state().set(Some(conn), ProxyMode::Blackhole);
     }
 
     fn silence(&self, conn: ConnId) {
-        let last = self.shared.next_subscription.load(Ordering::SeqCst);
-        self.shared.silenced.lock().expect("fixture lock").insert(conn, last);
+        let state = self.state();
+        if let Some(peer) = state.peers.iter().find(|peer| peer.conn == conn) {
+            peer.silence.silence_current();
+        }
     }
 
     fn drop_rate(&self, rate: f64) {
-        *self.shared.drop_rate.lock().expect("fixture lock") = rate.clamp(0.0, 1.0);
+        self.loss.set(rate);
     }
 
     fn heal(&self) {
-        self.shared.proxies.update(|f| {
-            f.cut.clear();
-            f.muted.clear();
-            f.partitions.clear();
-        });
-    }
-}
-
-/// A [`ZenohTransport`] whose received frames the fixture can drop.
-struct Faulty {
-    inner: ZenohTransport,
-    conn: ConnId,
-    shared: Arc<Shared>,
-}
-
-impl Transport for Faulty {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn publish(&self, channel: &Channel, frame: Bytes) -> Result<()> {
-        self.inner.publish(channel, frame).await
-    }
-
-    async fn subscribe(&self, channel: &Channel) -> Result<Subscription> {
-        let stream = self.inner.subscribe(channel).await?;
-        let id = self.shared.next_subscription.fetch_add(1, Ordering::SeqCst) + 1;
-        let (shared, conn) = (self.shared.clone(), self.conn);
-        let kept = stream.filter(move |item| {
-            let keep = match item {
-                Received::Lagged => true,
-                Received::Frame(_) => {
-                    let silent = shared
-                        .silenced
-                        .lock()
-                        .expect("fixture lock")
-                        .get(&conn)
-                        .is_some_and(|&last| id <= last);
-                    let rate = *shared.drop_rate.lock().expect("fixture lock");
-                    let lost = silent || (rate > 0.0 && rand::rng().random_bool(rate));
-                    !lost
-                }
-            };
-            futures::future::ready(keep)
-        });
-        Ok(kept.boxed())
-    }
-
-    fn health(&self) -> TransportHealth {
-        self.inner.health()
-    }
-
-    async fn close(&self) -> Result<()> {
-        let closed = self.inner.close().await;
-        self.shared.proxies.forget(self.conn);
-        closed
+        self.state().set(None, ProxyMode::Pass { delay: Duration::ZERO });
     }
 }

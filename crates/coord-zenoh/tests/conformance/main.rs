@@ -1,7 +1,6 @@
 //! The conformance suite on in-process Zenoh peers over loopback TCP.
 
 mod fixture;
-mod proxy;
 
 use fixture::ZenohFixture;
 

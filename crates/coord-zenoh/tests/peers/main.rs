@@ -4,15 +4,13 @@
 
 mod certs;
 mod child;
-#[path = "../conformance/proxy.rs"]
-mod proxy;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coord_conformance::ConnId;
+use coord_conformance::proxy::{FaultProxy, ProxyMode};
 use coord_core::transport::{Channel, Received, Subscription, Transport};
 use coord_core::{ErrorKind, Namespace, NodeId};
 use coord_zenoh::{Presence, TlsConfig, UserPassword, ZenohConfig, ZenohTransport};
@@ -20,14 +18,9 @@ use futures::StreamExt;
 use rand::Rng;
 use tokio::time::{Instant, timeout};
 
-use crate::proxy::Proxies;
-
 /// A port nothing listens on right now.
 fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
+    coord_conformance::service::free_port().expect("a free loopback port")
 }
 
 /// A namespace no other test uses.
@@ -120,30 +113,26 @@ async fn close_ends_streams_refuses_publish_and_too_large_frames() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_link_is_reported_then_healed_with_lagged() {
-    let proxies = Proxies::new();
     let port = free_port();
     let a = ZenohTransport::open(loopback(Some(format!("tcp/127.0.0.1:{port}")), None))
         .await
         .unwrap();
     let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let (ca, cb) = (ConnId(1), ConnId(2));
-    let via = proxies.open(cb, ca, upstream).unwrap();
-    let b = ZenohTransport::open(loopback(None, Some(format!("tcp/127.0.0.1:{via}"))))
+    let proxy = FaultProxy::start(upstream).await.unwrap();
+    let b = ZenohTransport::open(loopback(None, Some(format!("tcp/{}", proxy.addr()))))
         .await
         .unwrap();
     let channel = Channel::all(&fresh_namespace());
     let mut sub = b.subscribe(&channel).await.unwrap();
     wait_until("b to connect", Duration::from_secs(10), || b.health().connected).await;
-    proxies.update(|faults| {
-        faults.cut.insert(cb);
-    });
+    proxy.set(ProxyMode::Cut);
     wait_until("b to report the lost link", Duration::from_secs(5), || {
         !b.health().connected
     })
     .await;
     let down = b.health();
     assert!(down.detail.unwrap().contains("lost every Zenoh peer"));
-    proxies.update(|faults| faults.cut.clear());
+    proxy.set(ProxyMode::Pass { delay: Duration::ZERO });
     wait_until("b to reconnect", Duration::from_secs(10), || b.health().connected).await;
     assert_eq!(b.health().reconnects, 1);
     let lagged = timeout(Duration::from_secs(5), sub.next()).await.unwrap();
@@ -160,7 +149,6 @@ async fn a_cut_link_is_reported_then_healed_with_lagged() {
     }
     a.close().await.unwrap();
     b.close().await.unwrap();
-    proxies.forget(cb);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
