@@ -52,6 +52,9 @@ pub struct ZenohConfig {
     /// liveliness token vanishes (four keep-alives are sent per lease).
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    /// Declare this node's liveliness token and feed the loss of the others'
+    /// to the membership detector, as a faster signal beside the heartbeats.
+    pub liveliness: bool,
     /// How long a publish may wait for room in a congested link before it
     /// fails with a temporary `Unavailable` error.
     #[serde(with = "humantime_serde")]
@@ -122,6 +125,7 @@ impl Default for ZenohConfig {
             retry_initial: Duration::from_millis(250),
             retry_max: Duration::from_secs(4),
             lease: Duration::from_secs(3),
+            liveliness: true,
             publish_timeout: Duration::from_secs(5),
             max_payload: DEFAULT_MAX_PAYLOAD,
             subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
@@ -144,6 +148,7 @@ impl fmt::Debug for ZenohConfig {
             .field("retry_initial", &self.retry_initial)
             .field("retry_max", &self.retry_max)
             .field("lease", &self.lease)
+            .field("liveliness", &self.liveliness)
             .field("publish_timeout", &self.publish_timeout)
             .field("max_payload", &self.max_payload)
             .field("subscription_capacity", &self.subscription_capacity)
@@ -277,6 +282,12 @@ impl ZenohConfig {
     /// Sets the link lease.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// Turns the liveliness signal of the membership detector on or off.
+    pub fn liveliness(mut self, on: bool) -> Self {
+        self.liveliness = on;
         self
     }
 

@@ -13,6 +13,7 @@ mod transport;
 mod uri;
 
 pub use config::{DEFAULT_MAX_PAYLOAD, DEFAULT_SUBSCRIPTION_CAPACITY, TlsConfig, UserPassword, ZenohConfig};
-pub use liveliness::{AliveToken, Presence, PresenceStream, alive_key};
+pub use coord_core::transport::{Presence, PresenceStream};
+pub use liveliness::{AliveToken, alive_key};
 pub use transport::{BACKEND, ZenohTransport};
 pub use uri::SCHEME;

@@ -1,13 +1,14 @@
 //! Liveliness: each node declares the token `<ns>/alive/<node-id>`; Zenoh
 //! removes it when the node's session ends or its link lease expires, which
-//! tells peers of a crash faster than missed heartbeats.
+//! tells peers of a crash faster than missed heartbeats. The engine reads it
+//! through [`coord_core::Transport::presence`].
 
-use std::pin::Pin;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use coord_core::transport::{Presence, PresenceStream};
 use coord_core::{Error, ErrorKind, Namespace, NodeId, Result};
-use futures::Stream;
 use tokio::sync::mpsc;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::sample::SampleKind;
@@ -18,28 +19,6 @@ use crate::transport::ZenohTransport;
 
 /// Presence changes buffered before further ones are dropped (and counted).
 const PRESENCE_CAPACITY: usize = 1024;
-
-/// What a liveliness subscriber sees.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Presence {
-    /// The node's token exists: its session is up (also reported for tokens
-    /// already there when the stream starts).
-    Alive(NodeId),
-    /// The node's token vanished: it closed its session, or its link lease expired.
-    Gone(NodeId),
-}
-
-impl Presence {
-    /// The node the change is about.
-    pub fn node(&self) -> &NodeId {
-        match self {
-            Presence::Alive(node) | Presence::Gone(node) => node,
-        }
-    }
-}
-
-/// A stream of [`Presence`] changes; it ends when the transport is closed.
-pub type PresenceStream = Pin<Box<dyn Stream<Item = Presence> + Send + 'static>>;
 
 /// A declared liveliness token: peers see the node alive while it exists.
 /// Dropping it (or closing the transport) withdraws it.
@@ -70,7 +49,7 @@ impl ZenohTransport {
     /// Declares `node`'s liveliness token in `namespace`.
     ///
     /// # Behavior
-    /// - While the token lives, every peer's [`ZenohTransport::presence`]
+    /// - While the token lives, every peer's [`ZenohTransport::watch_presence`]
     ///   stream reports `Alive(node)`; when it is dropped, the transport is
     ///   closed, the process dies or its link lease expires, they report `Gone(node)`.
     /// - Fails with `Closed` after [`coord_core::Transport::close`].
@@ -96,11 +75,16 @@ impl ZenohTransport {
     /// Watches the liveliness tokens of `namespace` (this node's own included).
     ///
     /// # Behavior
-    /// - First reports `Alive` for every token already declared, then each change.
+    /// - First reports `Alive` for every node whose token is already
+    ///   declared, then each change.
+    /// - A node is `Alive` while at least one of its tokens exists and `Gone`
+    ///   once the last one vanished: a restarted node whose new session
+    ///   declared its token before the old session's lease expired is never
+    ///   reported gone.
     /// - Never blocks Zenoh: changes beyond a bounded buffer of 1024 are
     ///   dropped, with a warning in the log.
     /// - The stream ends when the transport is closed.
-    pub async fn presence(&self, namespace: &Namespace) -> Result<PresenceStream> {
+    pub async fn watch_presence(&self, namespace: &Namespace) -> Result<PresenceStream> {
         self.watch(namespace, None, ()).await
     }
 
@@ -111,7 +95,9 @@ impl ZenohTransport {
     /// - `me` is announced (its token declared) while the stream lives;
     ///   dropping the stream withdraws it.
     /// - Yields [`Presence`] changes of every other node of the namespace,
-    ///   as [`ZenohTransport::presence`] does; never `me`'s own.
+    ///   as [`ZenohTransport::watch_presence`] does; never `me`'s own.
+    /// - [`coord_core::Node::start`] calls it (through
+    ///   [`coord_core::Transport::presence`]) unless `liveliness` is off.
     /// - Fails with `Closed` after close; the stream ends when the transport is closed.
     pub async fn announce(&self, namespace: &Namespace, me: &NodeId) -> Result<PresenceStream> {
         let token = self.declare_alive(namespace, me).await?;
@@ -130,6 +116,8 @@ impl ZenohTransport {
         let pattern = format!("{namespace}/alive/*");
         let (tx, rx) = mpsc::channel(PRESENCE_CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
+        // Tokens per node: a node may hold two for a moment (a restart).
+        let tokens = Mutex::new(HashMap::<NodeId, usize>::new());
         let subscriber = self
             .session()
             .liveliness()
@@ -146,9 +134,26 @@ impl ZenohTransport {
                 else {
                     return;
                 };
-                let change = match sample.kind() {
-                    SampleKind::Put => Presence::Alive(node),
-                    SampleKind::Delete => Presence::Gone(node),
+                let change = {
+                    let mut tokens = tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let count = tokens.entry(node.clone()).or_default();
+                    match sample.kind() {
+                        SampleKind::Put => {
+                            *count += 1;
+                            if *count > 1 {
+                                return;
+                            }
+                            Presence::Alive(node)
+                        }
+                        SampleKind::Delete => {
+                            *count = count.saturating_sub(1);
+                            if *count > 0 {
+                                return;
+                            }
+                            tokens.remove(&node);
+                            Presence::Gone(node)
+                        }
+                    }
                 };
                 if tx.try_send(change).is_err() && dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                     tracing::warn!("zenoh presence stream is not read: dropping liveliness changes");

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use coord_core::transport::{Capabilities, Channel, Subscription, Transport, TransportHealth};
-use coord_core::{Error, ErrorKind, Result};
+use coord_core::transport::{Capabilities, Channel, PresenceStream, Subscription, Transport, TransportHealth};
+use coord_core::{Error, ErrorKind, Namespace, NodeId, Result};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zenoh::Wait;
@@ -191,7 +191,9 @@ impl ZenohTransport {
 
 impl Transport for ZenohTransport {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(BACKEND, self.inner.config.max_payload)
+        let mut capabilities = Capabilities::new(BACKEND, self.inner.config.max_payload);
+        capabilities.presence = self.inner.config.liveliness;
+        capabilities
     }
 
     async fn publish(&self, channel: &Channel, frame: Bytes) -> Result<()> {
@@ -276,6 +278,14 @@ impl Transport for ZenohTransport {
                 format!("closing the Zenoh session failed: {}", cause(&error)),
             )
         })
+    }
+
+    /// [`ZenohTransport::announce`], unless `liveliness` is off.
+    async fn presence(&self, namespace: &Namespace, me: &NodeId) -> Result<Option<PresenceStream>> {
+        if !self.inner.config.liveliness {
+            return Ok(None);
+        }
+        self.announce(namespace, me).await.map(Some)
     }
 }
 

@@ -117,10 +117,7 @@ impl ZenohFixture {
             });
             proxies.push(proxy);
         }
-        let connect = proxies
-            .iter()
-            .map(|proxy| format!("tcp/{}", proxy.addr()))
-            .collect();
+        let connect = proxies.iter().map(|proxy| format!("tcp/{}", proxy.addr())).collect();
         let zenoh = Arc::new(ZenohTransport::open(peer_config(Some(port), connect)).await?);
         let silence = Arc::new(Silence::default());
         let transport = Arc::downgrade(&zenoh);

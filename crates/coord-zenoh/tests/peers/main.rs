@@ -187,7 +187,7 @@ async fn liveliness_tokens_come_and_go_with_the_session() {
         .await
         .unwrap();
     let node_b = NodeId::new("b").unwrap();
-    let mut presence = a.presence(&namespace).await.unwrap();
+    let mut presence = a.watch_presence(&namespace).await.unwrap();
     let token = b.declare_alive(&namespace, &node_b).await.unwrap();
     assert_eq!(token.key(), format!("{namespace}/alive/b"));
     let seen = timeout(Duration::from_secs(5), presence.next()).await.unwrap();
