@@ -34,6 +34,12 @@ pub(crate) const BACKENDS: &[Backend] = &[
         package: "coord-nats",
         test: "nats",
     },
+    // Peers on loopback: no server to start.
+    Backend {
+        name: "zenoh",
+        package: "coord-zenoh",
+        test: "conformance",
+    },
 ];
 
 /// The servers the chosen backends need.
@@ -169,7 +175,7 @@ mod tests {
         let err = select(&args(&["--backend", "carrier-pigeon"])).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
-        assert!(message.contains("known backends: memory, nats"), "{message}");
+        assert!(message.contains("known backends: memory, nats, zenoh"), "{message}");
     }
 
     #[test]

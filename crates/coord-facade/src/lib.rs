@@ -38,6 +38,11 @@ pub use coord_core::transport::memory;
 #[cfg(feature = "nats")]
 pub use coord_nats as nats;
 
+/// The Zenoh peer-to-peer backend (`zenoh://…`, `[coordinator.zenoh]`), with
+/// the `zenoh` feature; the backend started when none is configured.
+#[cfg(feature = "zenoh")]
+pub use coord_zenoh as zenoh;
+
 /// The engine crate, for what the facade does not re-export (the wire
 /// format, the membership detector).
 pub use coord_core;

@@ -180,7 +180,13 @@ async fn from_uri_requires_a_node_id_and_a_known_scheme() {
 
     let err = Coordinator::from_uri("foo://x?node-id=mx1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert_eq!(err.message(), "unknown backend scheme `foo`: use one of memory, nats");
+    let schemes: Vec<&str> = coord::schemes().collect();
+    #[cfg(all(feature = "nats", feature = "zenoh"))]
+    assert_eq!(schemes, ["memory", "nats", "zenoh"]);
+    assert_eq!(
+        err.message(),
+        format!("unknown backend scheme `foo`: use one of {}", schemes.join(", "))
+    );
 
     let err = Coordinator::from_uri("kafka://127.0.0.1:9092?node-id=mx1")
         .await
@@ -203,12 +209,6 @@ async fn builder_errors_name_the_method_and_the_fix() {
     assert_eq!(
         err.message(),
         "the node id is missing: call `.node_id(..)` with this node's unique name"
-    );
-
-    let err = Coordinator::builder().node_id("mx1").start().await.unwrap_err();
-    assert_eq!(
-        err.message(),
-        "no backend is set: call `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or `.transport(..)`"
     );
 
     // The first invalid value is reported, even when later calls are fine.
@@ -264,4 +264,26 @@ async fn a_custom_transport_is_accepted() {
     assert_eq!(next_event(&mut inbox).await.from, id("one"));
     one.shutdown().await.unwrap();
     two.shutdown().await.unwrap();
+}
+
+/// Without a backend, the builder starts a Zenoh peer with the default
+/// settings: the embedded default, needing no server.
+#[cfg(feature = "zenoh")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_backend_the_builder_starts_a_default_zenoh_peer() {
+    let coordinator = Coordinator::builder().node_id("mx1").start().await.unwrap();
+    assert_eq!(coordinator.backend(), "zenoh");
+    coordinator.shutdown().await.unwrap();
+}
+
+#[cfg(not(feature = "zenoh"))]
+#[tokio::test]
+async fn without_a_backend_and_zenoh_the_builder_says_what_to_set() {
+    let err = Coordinator::builder().node_id("mx1").start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(
+        err.message(),
+        "no backend is set and this build has no default one (coord's `zenoh` feature is off): call \
+         `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or `.transport(..)`"
+    );
 }
