@@ -19,6 +19,38 @@ pub(crate) struct Backend {
     package: &'static str,
     /// The name of that integration test (`cargo test --test NAME`).
     test: &'static str,
+    /// The deployments it runs the suite on, each its own report
+    /// `<name>-<variant>` and its own server; empty for one plain report.
+    /// A test function of each variant has the variant in its name.
+    variants: &'static [&'static str],
+}
+
+impl Backend {
+    /// The report labels this backend must produce (`redis-cluster`, …).
+    pub(crate) fn labels(&self) -> Vec<String> {
+        if self.variants.is_empty() {
+            return vec![self.name.to_owned()];
+        }
+        self.variants.iter().map(|v| format!("{}-{v}", self.name)).collect()
+    }
+}
+
+/// A backend, narrowed to one variant by `--variant`.
+#[derive(Debug)]
+pub(crate) struct Selected {
+    /// The backend.
+    pub(crate) backend: &'static Backend,
+    /// The one variant to run, if narrowed.
+    variant: Option<String>,
+}
+
+impl Selected {
+    fn labels(&self) -> Vec<String> {
+        match &self.variant {
+            Some(variant) => vec![format!("{}-{variant}", self.backend.name)],
+            None => self.backend.labels(),
+        }
+    }
 }
 
 /// Every backend the suite runs against. `cargo xtask test` fails unless each
@@ -28,25 +60,50 @@ pub(crate) const BACKENDS: &[Backend] = &[
         name: "memory",
         package: "coord-conformance",
         test: "memory",
+        variants: &[],
     },
     Backend {
         name: "nats",
         package: "coord-nats",
         test: "nats",
+        variants: &[],
+    },
+    Backend {
+        name: "redis",
+        package: "coord-redis",
+        test: "redis",
+        variants: &["standalone", "cluster", "sentinel"],
     },
     // Peers on loopback: no server to start.
     Backend {
         name: "zenoh",
         package: "coord-zenoh",
         test: "conformance",
+        variants: &[],
     },
 ];
 
 /// The servers the chosen backends need.
-pub(crate) fn servers_for(backends: &[&Backend]) -> Vec<&'static Server> {
+pub(crate) fn servers_for(backends: &[Selected]) -> Vec<&'static Server> {
     SERVERS
         .iter()
-        .filter(|server| backends.iter().any(|backend| backend.name == server.backend))
+        .filter(|server| {
+            backends.iter().any(|chosen| {
+                chosen.backend.name == server.backend
+                    && chosen
+                        .variant
+                        .as_ref()
+                        .is_none_or(|variant| server.name == format!("{}-{variant}", server.backend))
+            })
+        })
+        .collect()
+}
+
+/// Every backend, whole.
+pub(crate) fn all_backends() -> Vec<Selected> {
+    BACKENDS
+        .iter()
+        .map(|backend| Selected { backend, variant: None })
         .collect()
 }
 
@@ -65,35 +122,68 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let running = services::up(mode, &servers_for(&backends))?;
     let mut steps: Vec<Step> = backends
         .iter()
-        .map(|backend| {
-            let (package, test) = (backend.package, backend.test);
-            let args = ["test", "-p", package, "--test", test, "--", "--nocapture"];
+        .map(|chosen| {
+            let (package, test) = (chosen.backend.package, chosen.backend.test);
+            let mut args = vec!["test", "-p", package, "--test", test, "--", "--nocapture"];
+            if let Some(variant) = &chosen.variant {
+                args.push(variant);
+            }
             with_suite_env(Cargo::new(&args).envs(&running.env), &reports).into_step()
         })
         .collect();
-    steps.push(matrix_step(reports, backends));
+    steps.push(matrix_step(reports, &backends));
     let result = cmd::run_steps(steps);
     drop(running);
     result
 }
 
-/// The backends named by `--backend NAME` / `--backend=NAME` flags, or all of
-/// them when there is no flag.
-fn select(args: &[String]) -> Result<Vec<&'static Backend>> {
-    let mut chosen = Vec::new();
+/// The backends named by `--backend NAME` / `--backend=NAME` flags, each
+/// narrowed by a `--variant NAME` that follows it, or all of them when there
+/// is no flag.
+fn select(args: &[String]) -> Result<Vec<Selected>> {
+    let mut chosen: Vec<Selected> = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let name = if arg == "--backend" {
-            args.next().context("`--backend` needs a backend name")?
-        } else if let Some(name) = arg.strip_prefix("--backend=") {
-            name
-        } else {
-            bail!("unexpected argument `{arg}`; usage: cargo xtask conformance [--backend NAME] [--services MODE]");
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_owned())),
+            None => (arg.as_str(), None),
         };
-        chosen.push(find(name)?);
+        let mut value = || -> Result<String> {
+            match &inline {
+                Some(value) => Ok(value.clone()),
+                None => args.next().cloned().with_context(|| format!("`{flag}` needs a name")),
+            }
+        };
+        match flag {
+            "--backend" => chosen.push(Selected {
+                backend: find(&value()?)?,
+                variant: None,
+            }),
+            "--variant" => {
+                let variant = value()?;
+                let Some(last) = chosen.last_mut() else {
+                    bail!("`--variant {variant}` must follow the `--backend` it narrows");
+                };
+                if !last.backend.variants.contains(&variant.as_str()) {
+                    let known = match last.backend.variants {
+                        [] => "none".to_owned(),
+                        variants => variants.join(", "),
+                    };
+                    bail!(
+                        "backend `{}` has no variant `{variant}`; its variants: {known}",
+                        last.backend.name
+                    );
+                }
+                last.variant = Some(variant);
+            }
+            _ => bail!(
+                "unexpected argument `{arg}`; usage: cargo xtask conformance [--backend NAME [--variant NAME]] \
+                 [--services MODE]"
+            ),
+        }
     }
     if chosen.is_empty() {
-        chosen.extend(BACKENDS);
+        chosen = all_backends();
     }
     Ok(chosen)
 }
@@ -139,9 +229,12 @@ pub(crate) fn with_suite_env(cargo: Cargo, reports: &Path) -> Cargo {
 
 /// The step that prints the matrix of the reports in `reports` and fails if a
 /// case failed or one of `expected` wrote no report.
-pub(crate) fn matrix_step(reports: PathBuf, expected: Vec<&'static Backend>) -> Step {
-    let names: Vec<&str> = expected.iter().map(|backend| backend.name).collect();
-    Step::new("conformance matrix", move || matrix::check(&reports, &names))
+pub(crate) fn matrix_step(reports: PathBuf, expected: &[Selected]) -> Step {
+    let labels: Vec<String> = expected.iter().flat_map(Selected::labels).collect();
+    Step::new("conformance matrix", move || {
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        matrix::check(&reports, &labels)
+    })
 }
 
 #[cfg(test)]
@@ -154,8 +247,8 @@ mod tests {
     }
 
     /// Names of the selected backends.
-    fn names(backends: &[&Backend]) -> Vec<&'static str> {
-        backends.iter().map(|backend| backend.name).collect()
+    fn names(backends: &[Selected]) -> Vec<&'static str> {
+        backends.iter().map(|chosen| chosen.backend.name).collect()
     }
 
     #[test]
@@ -175,7 +268,29 @@ mod tests {
         let err = select(&args(&["--backend", "carrier-pigeon"])).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
-        assert!(message.contains("known backends: memory, nats, zenoh"), "{message}");
+        assert!(
+            message.contains("known backends: memory, nats, redis, zenoh"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_variant_narrows_the_backend_before_it() {
+        let chosen = select(&args(&["--backend", "redis", "--variant", "cluster"])).unwrap();
+        assert_eq!(chosen[0].labels(), ["redis-cluster"]);
+        let servers: Vec<&str> = servers_for(&chosen).iter().map(|s| s.name).collect();
+        assert_eq!(servers, ["redis-cluster"]);
+        let whole = select(&args(&["--backend=redis"])).unwrap();
+        assert_eq!(
+            whole[0].labels(),
+            ["redis-standalone", "redis-cluster", "redis-sentinel"]
+        );
+        assert!(
+            select(&args(&["--variant", "cluster"])).is_err(),
+            "no backend to narrow"
+        );
+        let err = select(&args(&["--backend", "nats", "--variant", "x"])).unwrap_err();
+        assert!(err.to_string().contains("has no variant `x`"), "{err}");
     }
 
     #[test]

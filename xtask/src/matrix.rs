@@ -144,7 +144,16 @@ fn load(dir: &Path) -> Result<Vec<Column>> {
 
 /// Parses one report's JSON text into a column headed `label`.
 fn parse(label: &str, text: &str) -> Result<Column> {
-    let report = serde_json::from_str(text)?;
+    let report: Report = serde_json::from_str(text)?;
+    let variant_of = label
+        .strip_prefix(report.backend.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'));
+    if !variant_of {
+        bail!(
+            "the report of backend `{}` is named `{label}.json`, not after it",
+            report.backend
+        );
+    }
     Ok(Column {
         label: label.to_string(),
         report,
@@ -238,7 +247,7 @@ fn verdict(columns: &[Column], expected: &[&str]) -> Result<()> {
     let missing: Vec<&str> = expected
         .iter()
         .copied()
-        .filter(|name| !columns.iter().any(|column| column.report.backend == *name))
+        .filter(|label| !columns.iter().any(|column| column.label == *label))
         .collect();
     if !missing.is_empty() {
         problems.push(format!("no conformance report for backend(s): {}", missing.join(", ")));
@@ -300,7 +309,7 @@ not applicable:
 
     #[test]
     fn verdict_names_failures_and_missing_backends() {
-        let err = verdict(&columns(), &["memory", "nats", "redis"])
+        let err = verdict(&columns(), &["memory", "nats-tls", "redis"])
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -308,7 +317,18 @@ not applicable:
             "1 conformance case(s) failed; no conformance report for backend(s): redis"
         );
         let passing = vec![parse("nats-tls", NATS_TLS).unwrap()];
-        assert!(verdict(&passing, &["nats"]).is_ok());
+        assert!(verdict(&passing, &["nats-tls"]).is_ok());
+        assert!(
+            verdict(&passing, &["nats"]).is_err(),
+            "a variant's report is not the plain one"
+        );
+    }
+
+    #[test]
+    fn a_report_is_named_after_its_backend() {
+        assert!(parse("memory-fast", MEMORY).is_ok());
+        let err = parse("nats", MEMORY).unwrap_err();
+        assert!(err.to_string().contains("named `nats.json`"), "{err}");
     }
 
     #[test]

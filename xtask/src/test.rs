@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cmd::{self, Cargo};
-use crate::conformance::{self, BACKENDS};
+use crate::conformance;
 use crate::services::{self, Mode};
 
 /// Starts the servers every backend needs (in `mode`), runs rustfmt's check,
@@ -12,7 +12,7 @@ use crate::services::{self, Mode};
 /// of these fails or a backend produced no report.
 pub(crate) fn run(mode: Mode) -> Result<()> {
     let reports = conformance::fresh_report_dir()?;
-    let backends: Vec<_> = BACKENDS.iter().collect();
+    let backends = conformance::all_backends();
     println!("==> services ({mode:?})");
     let running = services::up(mode, &conformance::servers_for(&backends))?;
     let result = cmd::run_steps(vec![
@@ -23,7 +23,7 @@ pub(crate) fn run(mode: Mode) -> Result<()> {
             &reports,
         )
         .into_step(),
-        conformance::matrix_step(reports, backends),
+        conformance::matrix_step(reports, &backends),
     ]);
     drop(running);
     result

@@ -26,14 +26,16 @@ pub fn server_address(backend: &str, var: &str) -> Option<String> {
     }
 }
 
-/// The service spec named by the variable `var`, if set (with it the suite
-/// can stop and restart the server). Panics if the variable names a file
-/// that cannot be read: a broken harness must not pass as "no control".
-pub fn service_spec(var: &str) -> Option<ServiceSpec> {
+/// The processes of the server named by the variable `var` (a file of
+/// [`ServiceSpec::save_all`]), if set: with them the suite can stop and
+/// restart the server. Panics if the variable names a file that cannot be
+/// read: a broken harness must not pass as "no control".
+pub fn service_spec(var: &str) -> Option<Vec<ServiceSpec>> {
     let path = std::env::var_os(var)?;
     let path = Path::new(&path);
-    match ServiceSpec::load(path) {
-        Ok(spec) => Some(spec),
-        Err(error) => panic!("{var}={} cannot be read as a service spec: {error}", path.display()),
+    match ServiceSpec::load_all(path) {
+        Ok(specs) if !specs.is_empty() => Some(specs),
+        Ok(_) => panic!("{var}={} lists no process", path.display()),
+        Err(error) => panic!("{var}={} cannot be read as a service file: {error}", path.display()),
     }
 }

@@ -79,6 +79,12 @@ pub trait Fixture: Send + Sync {
     /// The backend's name, as in the matrix (`memory`, `nats`, ...).
     fn backend(&self) -> &'static str;
 
+    /// Which deployment of the backend this is (`cluster`, `sentinel`, …),
+    /// when a backend runs the suite on several; it heads its own column.
+    fn variant(&self) -> Option<&'static str> {
+        None
+    }
+
     /// What the harness can do beyond connecting.
     fn features(&self) -> Features;
 

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod cases;
+pub mod certs;
 mod environment;
 mod faulty;
 mod fixture;
@@ -32,7 +33,7 @@ pub use environment::{server_address, service_spec};
 pub use faulty::{FaultyTransport, FrameLoss, Silence};
 pub use fixture::{ConnId, Connection, Faults, Features, Fixture};
 pub use memory::MemoryFixture;
-pub use network::{Connector, NetworkFixture};
+pub use network::{Connector, NetworkFixture, RoutedConnector};
 pub use runner::{CASES_ENV, CaseReport, Outcome, REPORT_DIR_ENV, Report, run, run_and_check};
 
 /// Whether a backend's suite must run: true when `COORD_REQUIRE_BACKENDS` is

@@ -53,11 +53,22 @@ pub struct CaseReport {
 pub struct Report {
     /// The backend's name.
     pub backend: &'static str,
+    /// The deployment, when the backend runs the suite on several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<&'static str>,
     /// One row per case run.
     pub cases: Vec<CaseReport>,
 }
 
 impl Report {
+    /// `backend`, or `backend-variant`: the report's file name and column.
+    pub fn label(&self) -> String {
+        match self.variant {
+            Some(variant) => format!("{}-{variant}", self.backend),
+            None => self.backend.to_owned(),
+        }
+    }
+
     /// The cases that failed.
     pub fn failures(&self) -> Vec<&CaseReport> {
         self.cases.iter().filter(|c| c.outcome == Outcome::Fail).collect()
@@ -66,7 +77,7 @@ impl Report {
     /// The matrix as text: case × outcome × time × detail.
     pub fn table(&self) -> String {
         let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        let mut out = format!("conformance: {}\n", self.backend);
+        let mut out = format!("conformance: {}\n", self.label());
         for c in &self.cases {
             let outcome = match c.outcome {
                 Outcome::Pass => "pass",
@@ -93,16 +104,17 @@ pub async fn run(fixture: &dyn Fixture) -> Report {
         .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
     let mut report = Report {
         backend: fixture.backend(),
+        variant: fixture.variant(),
         cases: Vec::new(),
     };
+    let label = report.label();
     for case in CASES {
         if only.as_ref().is_some_and(|only| !only.iter().any(|id| id == case.id)) {
             continue;
         }
         let row = run_case(fixture, case).await;
         println!(
-            "{} {} {} ({} ms) {}",
-            fixture.backend(),
+            "{label} {} {} ({} ms) {}",
             row.id,
             outcome_word(row.outcome),
             row.millis,
@@ -126,7 +138,7 @@ pub async fn run_and_check(fixture: &dyn Fixture) {
         failures.is_empty(),
         "{} conformance case(s) failed on {}:\n{}",
         failures.len(),
-        report.backend,
+        report.label(),
         failures
             .iter()
             .map(|c| format!("  {} {}: {}", c.id, c.name, c.detail))
@@ -163,7 +175,7 @@ async fn run_case(fixture: &dyn Fixture, case: &Case) -> CaseReport {
 }
 
 fn write_report(dir: PathBuf, report: &Report) {
-    let path = dir.join(format!("{}.json", report.backend));
+    let path = dir.join(format!("{}.json", report.label()));
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(report).expect("reports serialize")));
     if let Err(error) = written {

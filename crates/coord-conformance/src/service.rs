@@ -54,6 +54,19 @@ impl ServiceSpec {
         fs::write(path, text)
     }
 
+    /// Reads the processes of one server (a JSON array), written by
+    /// [`ServiceSpec::save_all`].
+    pub fn load_all(path: &Path) -> io::Result<Vec<Self>> {
+        let text = fs::read_to_string(path)?;
+        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Writes the processes of one server as a JSON array.
+    pub fn save_all(specs: &[Self], path: &Path) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(specs).map_err(io::Error::other)?;
+        fs::write(path, text)
+    }
+
     /// Starts the process detached (its own process group, so a Ctrl-C in
     /// the terminal reaches only whoever owns it), records its pid and waits
     /// until every address accepts connections. Returns the pid.
@@ -161,6 +174,56 @@ impl ServiceSpec {
         }
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// A server a test starts for itself (e.g. with authentication turned on):
+/// `program` on a free loopback port, stopped by its pid when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    spec: ServiceSpec,
+}
+
+impl TestServer {
+    /// Starts `program` with `args(port)`, its pid file and log in a
+    /// directory of this process named after `name`.
+    ///
+    /// # Panics
+    /// When it cannot be started: a test server that does not start is a
+    /// broken test.
+    pub fn start(name: &str, program: &Path, args: impl FnOnce(u16) -> Vec<String>) -> TestServer {
+        let port = free_port().expect("a free loopback port");
+        let dir = std::env::temp_dir().join(format!("coord-test-servers-{}", std::process::id()));
+        let spec = ServiceSpec {
+            name: name.to_owned(),
+            program: program.to_owned(),
+            args: args(port),
+            listens: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+            pid_file: dir.join(format!("{name}.pid")),
+            log_file: dir.join(format!("{name}.log")),
+        };
+        if let Err(error) = spec.start() {
+            panic!("cannot start the test server {name}: {error}");
+        }
+        TestServer { spec }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.spec.listens[0]
+    }
+
+    /// A directory for its files (configs it needs), shared by this process's test servers.
+    pub fn dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("coord-test-servers-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        dir
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.spec.stop();
     }
 }
 

@@ -39,6 +39,36 @@ const BACKENDS: &[Backend] = &[
         scheme: "nats",
         connect: connect_nats,
     },
+    #[cfg(feature = "redis")]
+    Backend {
+        scheme: "redis",
+        connect: connect_redis,
+    },
+    #[cfg(feature = "redis")]
+    Backend {
+        scheme: "rediss",
+        connect: connect_redis,
+    },
+    #[cfg(feature = "redis")]
+    Backend {
+        scheme: "redis+cluster",
+        connect: connect_redis,
+    },
+    #[cfg(feature = "redis")]
+    Backend {
+        scheme: "rediss+cluster",
+        connect: connect_redis,
+    },
+    #[cfg(feature = "redis")]
+    Backend {
+        scheme: "redis+sentinel",
+        connect: connect_redis,
+    },
+    #[cfg(feature = "redis")]
+    Backend {
+        scheme: "rediss+sentinel",
+        connect: connect_redis,
+    },
     #[cfg(feature = "zenoh")]
     Backend {
         scheme: "zenoh",
@@ -48,10 +78,19 @@ const BACKENDS: &[Backend] = &[
 
 /// Schemes of backends that are designed but not built yet, so that naming
 /// one gives a precise answer instead of "unknown".
-const PLANNED: &[&str] = &["redis", "rediss", "kafka"];
+const PLANNED: &[&str] = &["kafka"];
 
 /// Schemes of backends that exist behind a cargo feature of this crate.
-const OPTIONAL: &[(&str, &str)] = &[("nats", "nats"), ("zenoh", "zenoh")];
+const OPTIONAL: &[(&str, &str)] = &[
+    ("nats", "nats"),
+    ("redis", "redis"),
+    ("rediss", "redis"),
+    ("redis+cluster", "redis"),
+    ("rediss+cluster", "redis"),
+    ("redis+sentinel", "redis"),
+    ("rediss+sentinel", "redis"),
+    ("zenoh", "zenoh"),
+];
 
 /// A backend's own settings, for [`crate::Builder::backend`] and the
 /// backend tables of the configuration file (`[coordinator.nats]`,
@@ -65,6 +104,16 @@ pub enum BackendConfig {
     /// Zenoh peer-to-peer ([`crate::zenoh::ZenohConfig`]).
     #[cfg(feature = "zenoh")]
     Zenoh(coord_zenoh::ZenohConfig),
+    /// Redis: standalone, Cluster or Sentinel ([`crate::redis::RedisConfig`]).
+    #[cfg(feature = "redis")]
+    Redis(coord_redis::RedisConfig),
+}
+
+#[cfg(feature = "redis")]
+impl From<coord_redis::RedisConfig> for BackendConfig {
+    fn from(config: coord_redis::RedisConfig) -> Self {
+        BackendConfig::Redis(config)
+    }
 }
 
 #[cfg(feature = "nats")]
@@ -89,6 +138,8 @@ impl BackendConfig {
             BackendConfig::Nats(_) => "coordinator.nats",
             #[cfg(feature = "zenoh")]
             BackendConfig::Zenoh(_) => "coordinator.zenoh",
+            #[cfg(feature = "redis")]
+            BackendConfig::Redis(_) => "coordinator.redis",
         }
     }
 
@@ -99,6 +150,8 @@ impl BackendConfig {
             BackendConfig::Nats(config) => config.validate(),
             #[cfg(feature = "zenoh")]
             BackendConfig::Zenoh(config) => config.validate(),
+            #[cfg(feature = "redis")]
+            BackendConfig::Redis(config) => config.validate(),
         }
     }
 
@@ -114,6 +167,11 @@ impl BackendConfig {
             BackendConfig::Zenoh(config) => {
                 let transport: Arc<dyn TransportDyn> =
                     Arc::new(coord_zenoh::ZenohTransport::open(config.clone()).await?);
+                Ok(transport)
+            }
+            #[cfg(feature = "redis")]
+            BackendConfig::Redis(config) => {
+                let transport: Arc<dyn TransportDyn> = Arc::new(coord_redis::RedisTransport::connect(config).await?);
                 Ok(transport)
             }
         }
@@ -402,6 +460,16 @@ fn connect_zenoh(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>
     })
 }
 
+/// `redis://`, `rediss://`, `redis+cluster://`, `redis+sentinel://` (and
+/// their TLS forms): see [`coord_redis::RedisConfig::from_uri_parts`].
+#[cfg(feature = "redis")]
+fn connect_redis(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
+    Box::pin(async move {
+        let config = coord_redis::RedisConfig::from_uri_parts(uri.scheme(), uri.target(), uri.params())?;
+        BackendConfig::Redis(config).connect().await
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +550,27 @@ mod tests {
         let transport = BackendUri::parse(&uri).unwrap().connect().await.unwrap();
         assert_eq!(transport.capabilities_dyn().backend, "zenoh");
         transport.close_dyn().await.unwrap();
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn redis_uris_choose_the_topology() {
+        let Err(err) = BackendUri::parse("redis+sentinel://127.0.0.1:1")
+            .unwrap()
+            .connect()
+            .await
+        else {
+            panic!("a sentinel URI without a master name was accepted");
+        };
+        assert!(err.message().contains("master-name"), "{err}");
+        let Err(err) = BackendUri::parse("redis://u:pw@127.0.0.1:1/0").unwrap().connect().await else {
+            panic!("a redis server was found on port 1");
+        };
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(
+            err.to_string().contains("127.0.0.1:1") && !err.to_string().contains("pw"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Builder {
     labels: BTreeMap<String, String>,
     uri: Option<BackendUri>,
     backend: Option<BackendConfig>,
+    /// Backend tables given in a configuration file (more than one is an error).
+    tables: usize,
     transport: Option<Arc<dyn TransportDyn>>,
 }
 
@@ -118,6 +120,7 @@ impl Builder {
             labels: BTreeMap::new(),
             uri: None,
             backend: None,
+            tables: 0,
             transport: None,
         }
     }
@@ -141,11 +144,8 @@ impl Builder {
         builder.addresses = config.addresses.clone();
         builder.labels = config.labels.clone();
         builder.uri = config.backend.clone();
-        let tables = config.backend_tables();
-        if tables.len() > 1 {
-            builder.error = Some(config_error(MORE_THAN_ONE_IN_CONFIG.to_owned()));
-        }
-        builder.backend = tables.into_iter().next();
+        builder.backend = config.backend_table();
+        builder.tables = config.backend_tables();
         builder
     }
 
@@ -273,7 +273,7 @@ impl Builder {
             return Err(Error::new(error.kind(), error.operation(), error.message()));
         }
         let ways = [self.uri.is_some(), self.backend.is_some(), self.transport.is_some()];
-        if ways.iter().filter(|set| **set).count() > 1 {
+        if ways.iter().filter(|set| **set).count() > 1 || self.tables > 1 {
             return Err(config_error(match self.origin {
                 Origin::Config => MORE_THAN_ONE_IN_CONFIG.to_owned(),
                 _ => "more than one backend is set: keep one of `.uri(..)`, `.backend(..)` and `.transport(..)`"

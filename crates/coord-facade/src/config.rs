@@ -110,6 +110,12 @@ pub struct CoordinatorConfig {
     #[cfg(feature = "nats")]
     #[serde(default)]
     pub nats: Option<coord_nats::NatsConfig>,
+    /// `[coordinator.redis]`: the Redis backend's settings (standalone,
+    /// Cluster or Sentinel), instead of a `backend` URI (see
+    /// [`crate::redis::RedisConfig`]).
+    #[cfg(feature = "redis")]
+    #[serde(default)]
+    pub redis: Option<coord_redis::RedisConfig>,
     /// `[coordinator.zenoh]`: the Zenoh backend's settings, instead of a
     /// `backend` URI (see [`crate::zenoh::ZenohConfig`]). Without either,
     /// a Zenoh peer with the default settings is started.
@@ -120,14 +126,26 @@ pub struct CoordinatorConfig {
 
 impl CoordinatorConfig {
     /// The backends given as tables, in the order of the fields.
-    pub(crate) fn backend_tables(&self) -> Vec<BackendConfig> {
+    fn tables(&self) -> Vec<BackendConfig> {
         #[allow(unused_mut)]
         let mut tables = Vec::new();
         #[cfg(feature = "nats")]
         tables.extend(self.nats.clone().map(BackendConfig::Nats));
+        #[cfg(feature = "redis")]
+        tables.extend(self.redis.clone().map(BackendConfig::Redis));
         #[cfg(feature = "zenoh")]
         tables.extend(self.zenoh.clone().map(BackendConfig::Zenoh));
         tables
+    }
+
+    /// The backend given as a table, if any.
+    pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+        self.tables().into_iter().next()
+    }
+
+    /// How many backend tables are given (more than one is an error).
+    pub(crate) fn backend_tables(&self) -> usize {
+        self.tables().len()
     }
 }
 
@@ -400,6 +418,10 @@ probe-misses = 5
         );
         let message = config_error(
             "[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.nats]\nservers = []\n",
+        );
+        assert!(message.starts_with("more than one backend is configured"), "{message}");
+        let message = config_error(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\n[coordinator.redis]\ntopology = \"cluster\"\n",
         );
         assert!(message.starts_with("more than one backend is configured"), "{message}");
     }

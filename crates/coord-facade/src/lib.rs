@@ -38,6 +38,10 @@ pub use coord_core::transport::memory;
 #[cfg(feature = "nats")]
 pub use coord_nats as nats;
 
+/// The Redis backend (`redis://…`, `redis+cluster://…`, `redis+sentinel://…`,
+/// `[coordinator.redis]`), with the `redis` feature.
+#[cfg(feature = "redis")]
+pub use coord_redis as redis;
 /// The Zenoh peer-to-peer backend (`zenoh://…`, `[coordinator.zenoh]`), with
 /// the `zenoh` feature; the backend started when none is configured.
 #[cfg(feature = "zenoh")]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use coord_core::transport::{Backoff, Capabilities, Channel, Received, Subscription, TransportHealth};
 use coord_core::{Error, ErrorKind, Result, Transport};
 use futures::{StreamExt, stream};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::config::NatsConfig;
 use crate::connection::ConnectionState;
@@ -89,6 +89,36 @@ impl NatsTransport {
     fn is_closed(&self) -> bool {
         *self.closed.borrow()
     }
+
+    /// Returns once the server has processed everything this client sent
+    /// before: `SUBSCRIBE` is not acknowledged, but the server handles a
+    /// client's commands in order, so a message on a private inbox coming
+    /// back proves that an earlier subscription is in place.
+    async fn barrier(&self) -> Result<()> {
+        let failed = |error: String| {
+            unavailable(
+                "nats subscribe",
+                format!("the subscription was not confirmed by {}: {error}", self.servers),
+            )
+        };
+        let inbox = self.client.new_inbox();
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        self.client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let confirmed = tokio::time::timeout(self.publish_timeout, echo.next()).await;
+        let _ = echo.unsubscribe().await;
+        match confirmed {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(failed("the connection closed".to_owned())),
+            Err(_) => Err(failed(format!("no answer within {:?}", self.publish_timeout))),
+        }
+    }
 }
 
 /// The client options of `config`, reporting events to `state`.
@@ -146,7 +176,14 @@ async fn options(config: &NatsConfig, servers: &str, state: Arc<ConnectionState>
 
 /// A connect failure as coord's error: the backend, the servers and the cause.
 fn connect_error(servers: &str, error: async_nats::ConnectError) -> Error {
+    // The client reports a certificate it does not trust as an I/O error.
+    let certificate = error.to_string().contains("certificate");
     let (kind, temporary, hint) = match error.kind() {
+        _ if certificate => (
+            ErrorKind::Unauthorized,
+            false,
+            "the server's certificate is not trusted: set `nats.tls.ca` to the CA that signed it",
+        ),
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => (
             ErrorKind::Unauthorized,
             false,
@@ -176,16 +213,6 @@ fn unavailable(operation: &'static str, message: String) -> Error {
 /// Ends when `closed` turns true (or its sender is dropped).
 async fn until_closed(mut closed: watch::Receiver<bool>) {
     let _ = closed.wait_for(|closed| *closed).await;
-}
-
-/// `Lagged` each time `losses` fires; ends with the transport.
-fn lag_markers(losses: broadcast::Receiver<()>) -> impl futures::Stream<Item = Received> + Send {
-    stream::unfold(losses, |mut losses| async move {
-        match losses.recv().await {
-            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Some((Received::Lagged, losses)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    })
 }
 
 impl Transport for NatsTransport {
@@ -239,7 +266,7 @@ impl Transport for NatsTransport {
                 "the transport is closed",
             ));
         }
-        let losses = self.state.watch_losses();
+        let losses = self.state.losses.markers();
         let subscriber = self.client.subscribe(Self::subject(channel)).await.map_err(|error| {
             unavailable(
                 "nats subscribe",
@@ -247,8 +274,9 @@ impl Transport for NatsTransport {
             )
             .with_source(error)
         })?;
+        self.barrier().await?;
         let frames = subscriber.map(|message| Received::Frame(message.payload));
-        let items = stream::select(frames, lag_markers(losses));
+        let items = stream::select(frames, losses);
         Ok(Box::pin(items.take_until(until_closed(self.closed.subscribe()))))
     }
 

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coord_conformance::service::{ServiceSpec, free_port};
+use coord_conformance::service::TestServer;
 use coord_conformance::{NetworkFixture, run_and_check, server_address, service_spec};
 use coord_core::transport::Received;
 use coord_core::{Channel, ErrorKind, Namespace, Transport, TransportDyn};
-use coord_nats::{NatsConfig, NatsTransport};
+use coord_nats::{NatsConfig, NatsTls, NatsTransport};
 use futures::StreamExt;
 
 const URL_VAR: &str = "COORD_NATS_URL";
@@ -56,48 +56,20 @@ async fn nats_passes_the_conformance_suite() {
 }
 
 /// A nats-server of this test's own, started with extra arguments and
-/// stopped (by its pid) when dropped.
-struct OwnServer {
-    spec: ServiceSpec,
-    addr: SocketAddr,
-}
-
-impl OwnServer {
-    fn start(name: &str, extra: &[&str]) -> Option<OwnServer> {
-        let program = match service_spec(SERVICE_VAR) {
-            Some(spec) => spec.program,
-            None => {
-                server_address("nats", URL_VAR)?;
-                panic!("{SERVICE_VAR} is not set: the auth tests need the nats-server binary xtask found");
-            }
-        };
-        let port = free_port().unwrap();
-        let dir = test_dir();
+/// stopped (by its pid) when dropped; `None` when the suite skips.
+fn own_server(name: &str, extra: &[&str]) -> Option<TestServer> {
+    let program = match service_spec(SERVICE_VAR) {
+        Some(specs) => specs[0].program.clone(),
+        None => {
+            server_address("nats", URL_VAR)?;
+            panic!("{SERVICE_VAR} is not set: the auth tests need the nats-server binary xtask found");
+        }
+    };
+    Some(TestServer::start(&format!("nats-{name}"), &program, |port| {
         let mut args: Vec<String> = ["-a", "127.0.0.1", "-p", &port.to_string()].map(String::from).to_vec();
         args.extend(extra.iter().map(|arg| arg.to_string()));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let spec = ServiceSpec {
-            name: format!("nats-{name}"),
-            program,
-            args,
-            listens: vec![addr],
-            pid_file: dir.join(format!("{name}.pid")),
-            log_file: dir.join(format!("{name}.log")),
-        };
-        spec.start().unwrap();
-        Some(OwnServer { spec, addr })
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self.spec.stop();
-    }
-}
-
-/// Where this test process keeps its servers' files.
-fn test_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("coord-nats-test-{}", std::process::id()))
+        args
+    }))
 }
 
 /// Publishes a frame through `transport` and sees it come back.
@@ -133,44 +105,43 @@ async fn refused(config: NatsConfig, what: &str) {
 
 #[tokio::test]
 async fn user_and_password_are_checked_by_the_server() {
-    let Some(server) = OwnServer::start("userpass", &["--user", "coord", "--pass", "right-password"]) else {
+    let Some(server) = own_server("userpass", &["--user", "coord", "--pass", "right-password"]) else {
         return;
     };
-    let good = NatsTransport::connect(&config(server.addr).user_and_password("coord", "right-password"))
+    let good = NatsTransport::connect(&config(server.addr()).user_and_password("coord", "right-password"))
         .await
         .unwrap();
     round_trip(&good).await;
     good.close().await.unwrap();
     refused(
-        config(server.addr).user_and_password("coord", "wrong-password"),
+        config(server.addr()).user_and_password("coord", "wrong-password"),
         "a wrong password",
     )
     .await;
-    refused(config(server.addr), "no credentials").await;
+    refused(config(server.addr()), "no credentials").await;
 }
 
 #[tokio::test]
 async fn tokens_are_checked_by_the_server() {
-    let Some(server) = OwnServer::start("token", &["--auth", "right-token"]) else {
+    let Some(server) = own_server("token", &["--auth", "right-token"]) else {
         return;
     };
-    let good = NatsTransport::connect(&config(server.addr).token("right-token"))
+    let good = NatsTransport::connect(&config(server.addr()).token("right-token"))
         .await
         .unwrap();
     round_trip(&good).await;
     good.close().await.unwrap();
-    refused(config(server.addr).token("wrong-token"), "a wrong token").await;
+    refused(config(server.addr()).token("wrong-token"), "a wrong token").await;
 }
 
 #[tokio::test]
 async fn frames_above_the_server_max_payload_are_refused() {
-    let conf = test_dir().join("payload.conf");
-    std::fs::create_dir_all(test_dir()).unwrap();
+    let conf = TestServer::dir().join("payload.conf");
     std::fs::write(&conf, "max_payload: 4096\n").unwrap();
-    let Some(server) = OwnServer::start("payload", &["-c", conf.to_str().unwrap()]) else {
+    let Some(server) = own_server("payload", &["-c", conf.to_str().unwrap()]) else {
         return;
     };
-    let transport = NatsTransport::connect(&config(server.addr)).await.unwrap();
+    let transport = NatsTransport::connect(&config(server.addr())).await.unwrap();
     assert_eq!(transport.capabilities().max_payload, 4096, "read from the server");
     let channel = Channel::all(&Namespace::new("payload").unwrap());
     let error = transport
@@ -183,4 +154,40 @@ async fn frames_above_the_server_max_payload_are_refused() {
     transport.close().await.unwrap();
     let closed = transport.publish(&channel, Bytes::new()).await.unwrap_err();
     assert_eq!(closed.kind(), ErrorKind::Closed, "{closed}");
+}
+
+#[tokio::test]
+async fn tls_with_a_ca_connects_and_without_it_is_refused() {
+    let dir = TestServer::dir().join("nats-tls");
+    let files = coord_conformance::certs::write(&dir);
+    let tls_args = [
+        "--tls",
+        "--tlscert",
+        files.cert.to_str().unwrap(),
+        "--tlskey",
+        files.key.to_str().unwrap(),
+    ];
+    let Some(server) = own_server("tls", &tls_args) else {
+        return;
+    };
+    let url = format!("tls://{}", server.addr());
+    let mut trusted = config(server.addr());
+    trusted.servers = vec![url.clone()];
+    let mut tls = NatsTls::default();
+    tls.ca = Some(files.ca.clone());
+    tls.required = true;
+    let good = NatsTransport::connect(&trusted.clone().tls(tls)).await.unwrap();
+    round_trip(&good).await;
+    good.close().await.unwrap();
+    // Without the CA the server's certificate is not trusted.
+    let started = Instant::now();
+    let error = NatsTransport::connect(&trusted).await.unwrap_err();
+    let text = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::Unauthorized, "{text}");
+    assert!(text.contains(&url) && text.contains("nats.tls.ca"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -13,6 +13,7 @@
 mod docker;
 mod native;
 mod provision;
+mod redis;
 
 use std::path::PathBuf;
 
@@ -21,45 +22,170 @@ use coord_conformance::service::ServiceSpec;
 
 use crate::conformance::target_dir;
 
+/// A program a server needs, and how to get it when it is missing.
+#[derive(Debug)]
+pub(crate) struct Tool {
+    /// The executable's name.
+    pub(crate) binary: &'static str,
+    /// Where its package installs it (searched before the `PATH`).
+    pub(crate) installed_at: &'static [&'static str],
+    /// How to install it.
+    pub(crate) install: Install,
+}
+
+/// How a tool is installed.
+#[derive(Debug)]
+pub(crate) enum Install {
+    /// A Debian package, with apt-get.
+    Apt {
+        /// The package's name.
+        package: &'static str,
+    },
+    /// A crate, with `cargo install --locked`; skipped when this version is
+    /// installed already (`cargo install --list`).
+    Cargo {
+        /// The crate's name.
+        krate: &'static str,
+        /// The exact version.
+        version: &'static str,
+        /// Features to enable.
+        features: &'static [&'static str],
+    },
+}
+
+/// What a server's processes are made from: the state directory and the
+/// paths of its tools, in the order of [`Server::tools`].
+#[derive(Debug)]
+pub(crate) struct Launch<'a> {
+    /// Where pid files, logs and data go.
+    pub(crate) dir: &'a std::path::Path,
+    /// The tools' paths.
+    pub(crate) tools: &'a [PathBuf],
+}
+
 /// A server backend the suite needs, and how to run it natively.
 #[derive(Debug)]
 pub(crate) struct Server {
-    /// The backend it serves (`nats`).
+    /// Its name: the backend it serves (`nats`), or backend and variant
+    /// (`redis-cluster`).
+    pub(crate) name: &'static str,
+    /// The backend it serves.
     pub(crate) backend: &'static str,
-    /// The executable's name.
-    binary: &'static str,
-    /// Where the Debian package installs it.
-    installed_at: &'static str,
-    /// The Debian package holding it.
-    package: &'static str,
+    /// The programs it needs; the first runs its processes.
+    pub(crate) tools: &'static [Tool],
     /// The variable the tests read the server's URL from.
-    url_var: &'static str,
-    /// The variable naming the service spec (for stop/restart in tests).
-    service_var: &'static str,
-    /// The URL clients use to reach a server on `port`.
-    url: fn(u16) -> String,
-    /// The arguments that start it on `port`.
-    args: fn(u16) -> Vec<String>,
-    /// The port of the server under `--services docker`.
-    docker_port: u16,
+    pub(crate) url_var: &'static str,
+    /// The variable naming the service file (for stop/restart in tests).
+    pub(crate) service_var: &'static str,
+    /// The processes to start, in order, each on free loopback ports.
+    pub(crate) processes: fn(&Launch<'_>) -> Result<Vec<ServiceSpec>>,
+    /// Run once every process listens (e.g. joining nodes into a cluster).
+    pub(crate) setup: fn(&[ServiceSpec], &[PathBuf]) -> Result<()>,
+    /// The URL clients use, from the running processes.
+    pub(crate) url: fn(&[ServiceSpec]) -> String,
+    /// The URL under `--services docker`, if `xtask/compose.yaml` has it.
+    pub(crate) docker_url: Option<&'static str>,
+}
+
+/// A [`Server::setup`] with nothing to do.
+pub(crate) fn no_setup(_: &[ServiceSpec], _: &[PathBuf]) -> Result<()> {
+    Ok(())
+}
+
+/// A loopback address on a free port.
+pub(crate) fn free_addr() -> Result<std::net::SocketAddr> {
+    let port = coord_conformance::service::free_port().context("looking for a free loopback port")?;
+    Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// One process of a server: `program args…`, listening on `listens`, its
+/// pid file and log named after `name` in the state directory.
+pub(crate) fn process(
+    launch: &Launch<'_>,
+    name: &str,
+    program: &std::path::Path,
+    args: Vec<String>,
+    listens: Vec<std::net::SocketAddr>,
+) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_owned(),
+        program: program.to_owned(),
+        args,
+        listens,
+        pid_file: launch.dir.join(format!("{name}.pid")),
+        log_file: launch.dir.join(format!("{name}.log")),
+    }
 }
 
 /// Every server the suite runs against.
-pub(crate) const SERVERS: &[Server] = &[Server {
+pub(crate) const SERVERS: &[Server] = &[NATS, redis::STANDALONE, redis::CLUSTER, redis::SENTINEL, KAFKA];
+
+/// `nats-server` from the Debian package.
+const NATS: Server = Server {
+    name: "nats",
     backend: "nats",
-    binary: "nats-server",
-    installed_at: "/usr/sbin/nats-server",
-    package: "nats-server",
+    tools: &[Tool {
+        binary: "nats-server",
+        installed_at: &["/usr/sbin/nats-server"],
+        install: Install::Apt { package: "nats-server" },
+    }],
     url_var: "COORD_NATS_URL",
     service_var: "COORD_NATS_SERVICE",
-    url: |port| format!("nats://127.0.0.1:{port}"),
-    args: |port| {
-        ["-a", "127.0.0.1", "-p", &port.to_string(), "--no_advertise"]
-            .map(String::from)
-            .to_vec()
+    processes: |launch| {
+        let addr = free_addr()?;
+        let args = ["-a", "127.0.0.1", "-p", &addr.port().to_string(), "--no_advertise"];
+        Ok(vec![process(
+            launch,
+            "nats",
+            &launch.tools[0],
+            args.map(String::from).to_vec(),
+            vec![addr],
+        )])
     },
-    docker_port: 14222,
-}];
+    setup: no_setup,
+    url: |specs| format!("nats://{}", specs[0].listens[0]),
+    docker_url: Some("nats://127.0.0.1:14222"),
+};
+
+/// tansu, a Kafka-protocol broker in Rust, from crates.io, with memory storage.
+const KAFKA: Server = Server {
+    name: "kafka",
+    backend: "kafka",
+    tools: &[Tool {
+        binary: "tansu",
+        installed_at: &[],
+        install: Install::Cargo {
+            krate: "tansu",
+            version: "0.6.0",
+            features: &["dynostore"],
+        },
+    }],
+    url_var: "COORD_KAFKA_URL",
+    service_var: "COORD_KAFKA_SERVICE",
+    processes: |launch| {
+        let addr = free_addr()?;
+        let url = format!("tcp://{addr}");
+        let args = [
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ];
+        Ok(vec![process(
+            launch,
+            "kafka",
+            &launch.tools[0],
+            args.map(String::from).to_vec(),
+            vec![addr],
+        )])
+    },
+    setup: no_setup,
+    url: |specs| format!("kafka://{}", specs[0].listens[0]),
+    docker_url: Some("kafka://127.0.0.1:19092"),
+};
 
 /// How the services are provided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,15 +240,16 @@ fn chosen(names: &[String]) -> Result<Vec<&'static Server>> {
     names
         .iter()
         .map(|name| {
-            SERVERS.iter().find(|s| s.backend == name).with_context(|| {
-                let known: Vec<&str> = SERVERS.iter().map(|s| s.backend).collect();
-                format!(
-                    "no service for backend `{name}`; backends with a server: {}",
-                    known.join(", ")
-                )
-            })
+            let matching: Vec<&'static Server> =
+                SERVERS.iter().filter(|s| s.name == name || s.backend == name).collect();
+            if matching.is_empty() {
+                let known: Vec<&str> = SERVERS.iter().map(|s| s.name).collect();
+                bail!("no service called `{name}`; services: {}", known.join(", "));
+            }
+            Ok(matching)
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .map(|lists| lists.concat())
 }
 
 /// Services brought up for a run: the environment for the tests, and the
@@ -172,10 +299,10 @@ pub(crate) fn up(mode: Mode, backends: &[&'static Server]) -> Result<Running> {
                 let url = std::env::var(server.url_var).with_context(|| {
                     format!(
                         "--services external: {} is not set; point it at the {} server",
-                        server.url_var, server.backend
+                        server.url_var, server.name
                     )
                 })?;
-                println!("==> {}: using {url} (external, not started here)", server.backend);
+                println!("==> {}: using {url} (external, not started here)", server.name);
                 running.env.push((server.url_var.into(), url));
                 if let Ok(spec) = std::env::var(server.service_var) {
                     running.env.push((server.service_var.into(), spec));
@@ -183,27 +310,27 @@ pub(crate) fn up(mode: Mode, backends: &[&'static Server]) -> Result<Running> {
             }
         }
         Mode::Docker => {
+            for server in backends {
+                let url = server.docker_url.with_context(|| {
+                    format!(
+                        "{} has no service in xtask/compose.yaml: use --services native",
+                        server.name
+                    )
+                })?;
+                running.env.push((server.url_var.into(), url.to_owned()));
+            }
             docker::up()?;
             running.compose = true;
-            for server in backends {
-                running
-                    .env
-                    .push((server.url_var.into(), (server.url)(server.docker_port)));
-            }
         }
         Mode::Native => {
             let dir = state_dir()?;
             for server in backends {
-                let (spec, started) = native::ensure_running(server, &dir)?;
-                running
-                    .env
-                    .push((server.url_var.into(), (server.url)(spec.listens[0].port())));
-                running.env.push((
-                    server.service_var.into(),
-                    native::spec_path(&dir, server).display().to_string(),
-                ));
+                let (specs, started) = native::ensure_running(server, &dir)?;
+                running.env.push((server.url_var.into(), (server.url)(&specs)));
+                let file = native::spec_path(&dir, server).display().to_string();
+                running.env.push((server.service_var.into(), file));
                 if started {
-                    running.started.push(spec);
+                    running.started.extend(specs);
                 }
             }
         }

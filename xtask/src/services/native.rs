@@ -1,104 +1,123 @@
-//! Native services: the Debian package's binary run as a detached process
-//! on a free loopback port, its spec, pid file and log under
-//! `<target>/services/`.
+//! Native services: each server's processes run detached on free loopback
+//! ports; their specs (one JSON array per server), pid files and logs live
+//! under `<target>/services/`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use coord_conformance::service::{ServiceSpec, accepts, free_port};
+use coord_conformance::service::{ServiceSpec, accepts};
 
-use super::{Server, provision};
+use super::{Launch, Server, provision};
 
-/// Where `server`'s spec is kept.
+/// Where `server`'s service file is kept.
 pub(super) fn spec_path(dir: &Path, server: &Server) -> PathBuf {
-    dir.join(format!("{}.json", server.backend))
+    dir.join(format!("{}.json", server.name))
 }
 
-/// The spec of a new server on a free port.
-fn new_spec(server: &Server, program: PathBuf, dir: &Path) -> Result<ServiceSpec> {
-    let port = free_port().context("looking for a free loopback port")?;
-    Ok(ServiceSpec {
-        name: server.backend.to_owned(),
-        program,
-        args: (server.args)(port),
-        listens: vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))],
-        pid_file: dir.join(format!("{}.pid", server.backend)),
-        log_file: dir.join(format!("{}.log", server.backend)),
-    })
+fn all_up(specs: &[ServiceSpec]) -> bool {
+    specs
+        .iter()
+        .all(|spec| spec.running_pid().is_some() && spec.listens.iter().all(|addr| accepts(*addr)))
 }
 
-/// Reuses `server` if a process recorded by an earlier `services up` still
-/// runs it, or starts it. Returns its spec and whether it was started here.
-pub(super) fn ensure_running(server: &Server, dir: &Path) -> Result<(ServiceSpec, bool)> {
+/// Reuses `server` if the processes recorded by an earlier `services up`
+/// still run, or starts it. Returns its processes and whether they were
+/// started here.
+pub(super) fn ensure_running(server: &Server, dir: &Path) -> Result<(Vec<ServiceSpec>, bool)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = spec_path(dir, server);
-    if let Ok(spec) = ServiceSpec::load(&path)
-        && let Some(pid) = spec.running_pid()
-        && spec.listens.iter().all(|addr| accepts(*addr))
+    if let Ok(specs) = ServiceSpec::load_all(&path)
+        && all_up(&specs)
     {
         println!(
-            "==> {}: already running (pid {pid}, {}), left running afterwards",
-            server.backend,
-            (server.url)(spec.listens[0].port())
+            "==> {}: already running ({}), left running afterwards",
+            server.name,
+            (server.url)(&specs)
         );
-        return Ok((spec, false));
+        return Ok((specs, false));
     }
-    let program = provision::binary(server)?;
-    let spec = new_spec(server, program, dir)?;
-    println!(
-        "==> {}: starting {} {} (log {})",
-        server.backend,
-        spec.program.display(),
-        spec.args.join(" "),
-        spec.log_file.display()
-    );
-    let pid = spec
-        .start()
-        .with_context(|| format!("starting the {} server", server.backend))?;
-    spec.save(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!(
-        "==> {}: up as pid {pid} at {}",
-        server.backend,
-        (server.url)(spec.listens[0].port())
-    );
-    Ok((spec, true))
+    if let Ok(stale) = ServiceSpec::load_all(&path) {
+        stop_all(server, &stale)?;
+    }
+    let tools = server
+        .tools
+        .iter()
+        .map(|tool| provision::binary(server.name, tool))
+        .collect::<Result<Vec<_>>>()?;
+    let specs = (server.processes)(&Launch { dir, tools: &tools })?;
+    let mut started = Vec::new();
+    for spec in &specs {
+        println!(
+            "==> {}: starting {} {} (log {})",
+            server.name,
+            spec.program.display(),
+            spec.args.join(" "),
+            spec.log_file.display()
+        );
+        match spec.start() {
+            Ok(pid) => {
+                println!("==> {}: {} up as pid {pid}", server.name, spec.name);
+                started.push(spec.clone());
+            }
+            Err(error) => {
+                stop_all(server, &started)?;
+                return Err(error).with_context(|| format!("starting {} for {}", spec.name, server.name));
+            }
+        }
+    }
+    if let Err(error) = (server.setup)(&specs, &tools) {
+        stop_all(server, &specs)?;
+        return Err(error).with_context(|| format!("setting up {}", server.name));
+    }
+    ServiceSpec::save_all(&specs, &path).with_context(|| format!("writing {}", path.display()))?;
+    println!("==> {}: up at {}", server.name, (server.url)(&specs));
+    Ok((specs, true))
+}
+
+fn stop_all(server: &Server, specs: &[ServiceSpec]) -> Result<()> {
+    for spec in specs.iter().rev() {
+        match spec
+            .stop()
+            .with_context(|| format!("stopping {} of {}", spec.name, server.name))?
+        {
+            Some(pid) => println!("==> {}: stopped {} (pid {pid})", server.name, spec.name),
+            None => println!("==> {}: {} was not running", server.name, spec.name),
+        }
+    }
+    Ok(())
 }
 
 /// Stops the recorded processes of `servers`.
 pub(super) fn down(dir: &Path, servers: &[&Server]) -> Result<()> {
     for server in servers {
         let path = spec_path(dir, server);
-        let Ok(spec) = ServiceSpec::load(&path) else {
-            println!("==> {}: not started by xtask", server.backend);
+        let Ok(specs) = ServiceSpec::load_all(&path) else {
+            println!("==> {}: not started by xtask", server.name);
             continue;
         };
-        match spec.stop().with_context(|| format!("stopping {}", server.backend))? {
-            Some(pid) => println!("==> {}: stopped pid {pid}", server.backend),
-            None => println!("==> {}: was not running", server.backend),
-        }
+        stop_all(server, &specs)?;
         let _ = std::fs::remove_file(&path);
     }
     Ok(())
 }
 
-/// Prints whether each server runs and accepts connections.
+/// Prints whether each server's processes run and accept connections.
 pub(super) fn status(dir: &Path, servers: &[&Server]) -> Result<()> {
     for server in servers {
-        let line = match ServiceSpec::load(&spec_path(dir, server)) {
-            Err(_) => "not started by xtask".to_owned(),
-            Ok(spec) => {
-                let url = (server.url)(spec.listens[0].port());
-                match spec.running_pid() {
-                    Some(pid) if spec.listens.iter().all(|addr| accepts(*addr)) => {
-                        format!("running, pid {pid}, {url}")
-                    }
-                    Some(pid) => format!("pid {pid} runs but does not accept connections at {url}"),
-                    None => format!("stopped (was at {url})"),
-                }
-            }
+        let Ok(specs) = ServiceSpec::load_all(&spec_path(dir, server)) else {
+            println!("{:<16} not started by xtask", server.name);
+            continue;
         };
-        println!("{:<8} {line}", server.backend);
+        for spec in &specs {
+            let line = match spec.running_pid() {
+                Some(pid) if spec.listens.iter().all(|addr| accepts(*addr)) => {
+                    format!("running, pid {pid}, {:?}", spec.listens)
+                }
+                Some(pid) => format!("pid {pid} runs but does not accept connections at {:?}", spec.listens),
+                None => format!("stopped (was at {:?})", spec.listens),
+            };
+            println!("{:<16} {:<20} {line}", server.name, spec.name);
+        }
     }
     Ok(())
 }

@@ -82,8 +82,12 @@ pub async fn e20_cut(fx: &dyn Fixture) -> CaseResult {
     let others = &cluster.peers[..2];
     faults.cut(cut.conn);
     let bound = settings().expected_detection() * 3;
-    let failed = wait_for("the others to mark the cut node failed", bound, || {
-        others.iter().all(|p| p.sees(cut.id(), MemberState::Failed))
+    // Failure is detected on both sides of the cut, each by its own
+    // detector: heal only once both sides have seen it.
+    let failed = wait_for("both sides of the cut to mark the other failed", bound, || {
+        others
+            .iter()
+            .all(|p| p.sees(cut.id(), MemberState::Failed) && cut.sees(p.id(), MemberState::Failed))
     })
     .await;
     faults.heal();

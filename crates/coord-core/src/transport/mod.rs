@@ -7,6 +7,7 @@
 mod backoff;
 mod channel;
 mod dynamic;
+mod link;
 pub mod memory;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use futures::Stream;
 pub use backoff::Backoff;
 pub use channel::{Channel, Target};
 pub use dynamic::TransportDyn;
+pub use link::{LinkHealth, LossSignal};
 
 use crate::error::Result;
 use crate::identity::{Namespace, NodeId};
