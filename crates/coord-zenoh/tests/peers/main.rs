@@ -2,7 +2,6 @@
 //! TLS with mutual authentication, user/password, liveliness, and the
 //! transport's own contract (close, too large).
 
-mod certs;
 mod child;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -10,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
+use coord_conformance::certs;
 use coord_conformance::proxy::{FaultProxy, ProxyMode};
 use coord_core::transport::{Channel, Received, Subscription, Transport};
 use coord_core::{ErrorKind, Namespace, NodeId};
