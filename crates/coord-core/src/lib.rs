@@ -5,6 +5,7 @@ mod error;
 pub mod event;
 mod identity;
 pub mod membership;
+pub mod params;
 pub mod transport;
 pub mod wire;
 

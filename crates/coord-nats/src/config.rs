@@ -5,7 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coord_core::{Error, ErrorKind, Result};
+use coord_core::{Error, ErrorKind, Result, params};
+
+/// The operation named in configuration errors.
+const OPERATION: &str = "nats config";
 use serde::Deserialize;
 
 /// The `[coordinator.nats]` table.
@@ -211,13 +214,13 @@ impl NatsConfig {
             "tls-ca" => self.tls.get_or_insert_with(tls).ca = Some(value.into()),
             "tls-cert" => self.tls.get_or_insert_with(tls).cert = Some(value.into()),
             "tls-key" => self.tls.get_or_insert_with(tls).key = Some(value.into()),
-            "tls-required" => self.tls.get_or_insert_with(tls).required = parse_bool(key, value)?,
-            "connect-timeout" => self.connect_timeout = parse_duration(key, value)?,
-            "ping-interval" => self.ping_interval = parse_duration(key, value)?,
-            "reconnect-max-delay" => self.reconnect_max_delay = parse_duration(key, value)?,
-            "publish-timeout" => self.publish_timeout = parse_duration(key, value)?,
-            "subscription-capacity" => self.subscription_capacity = parse_number(key, value)?,
-            "max-payload" => self.max_payload = Some(parse_number(key, value)?),
+            "tls-required" => self.tls.get_or_insert_with(tls).required = params::flag(OPERATION, key, value)?,
+            "connect-timeout" => self.connect_timeout = params::duration(OPERATION, key, value)?,
+            "ping-interval" => self.ping_interval = params::duration(OPERATION, key, value)?,
+            "reconnect-max-delay" => self.reconnect_max_delay = params::duration(OPERATION, key, value)?,
+            "publish-timeout" => self.publish_timeout = params::duration(OPERATION, key, value)?,
+            "subscription-capacity" => self.subscription_capacity = params::number(OPERATION, key, value)?,
+            "max-payload" => self.max_payload = Some(params::number(OPERATION, key, value)?),
             other => {
                 return Err(config(format!(
                     "unknown URI parameter `{other}` for the nats backend: use token, credentials-file, nkey-seed, \
@@ -314,27 +317,7 @@ impl fmt::Debug for NatsConfig {
 }
 
 fn config(message: String) -> Error {
-    Error::new(ErrorKind::Config, "nats config", message)
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    value
-        .parse()
-        .map_err(|_| config(format!("URI parameter `{key}` is {value:?}: write true or false")))
-}
-
-fn parse_number(key: &str, value: &str) -> Result<usize> {
-    value
-        .parse()
-        .map_err(|_| config(format!("URI parameter `{key}` is {value:?}: write a whole number")))
-}
-
-fn parse_duration(key: &str, value: &str) -> Result<Duration> {
-    humantime_serde::re::humantime::parse_duration(value).map_err(|_| {
-        config(format!(
-            "URI parameter `{key}` is {value:?}: write a duration such as 250ms or 2s"
-        ))
-    })
+    Error::new(ErrorKind::Config, OPERATION, message)
 }
 
 #[cfg(test)]

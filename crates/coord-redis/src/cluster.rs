@@ -7,7 +7,7 @@
 //! subscriptions without blocking the client.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use coord_core::Result;
@@ -19,11 +19,8 @@ use tokio::sync::watch;
 
 use crate::config::RedisConfig;
 use crate::errors::{redis_error, timed_out};
-use crate::subscription::Outlet;
+use crate::subscription::Routes;
 use crate::tls::TlsFiles;
-
-/// Where pushed messages go: the outlets of each channel's subscriptions.
-type Routes = Arc<Mutex<HashMap<String, Vec<Outlet>>>>;
 
 /// A cluster connection carrying publishes and sharded subscriptions.
 pub(crate) struct ClusterLink {
@@ -36,7 +33,6 @@ pub(crate) struct ClusterLink {
 
 /// Hands one pushed message to its channel's subscriptions.
 fn route(routes: &Routes, link: &LinkHealth, push: PushInfo) {
-    let mut routes = routes.lock().expect("redis routes lock");
     match push.kind {
         PushKind::SMessage | PushKind::Message => {
             let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
@@ -47,16 +43,11 @@ fn route(routes: &Routes, link: &LinkHealth, push: PushInfo) {
             let Ok(channel) = std::str::from_utf8(channel) else {
                 return;
             };
-            if let Some(outlets) = routes.get_mut(channel) {
-                let frame = Bytes::copy_from_slice(payload);
-                outlets.retain_mut(|outlet| outlet.frame(frame.clone()));
-            }
+            routes.frame(channel, payload);
         }
         PushKind::Disconnection => {
             link.down("a connection to the Redis Cluster was lost; reconnecting");
-            for outlets in routes.values_mut() {
-                outlets.retain_mut(Outlet::lagged);
-            }
+            routes.lagged();
         }
         _ => {}
     }
@@ -81,7 +72,7 @@ impl ClusterLink {
     /// Connects to the cluster through its seed nodes.
     pub(crate) async fn connect(config: &RedisConfig, link: Arc<LinkHealth>) -> Result<Self> {
         let servers = config.server_list();
-        let routes: Routes = Arc::default();
+        let routes = Routes::default();
         let seeds: Vec<String> = config.servers.iter().map(|s| format!("redis://{s}")).collect();
         let (pushes, pushed_link) = (routes.clone(), link.clone());
         let mut builder = ClusterClientBuilder::new(seeds)
@@ -145,13 +136,7 @@ impl ClusterLink {
 
     /// `SSUBSCRIBE`s to `channel`; the stream ends when `closed` turns true.
     pub(crate) async fn subscribe(&self, channel: String, mut closed: watch::Receiver<bool>) -> Result<Subscription> {
-        let (outlet, stream) = Outlet::new(self.config.subscription_capacity);
-        self.routes
-            .lock()
-            .expect("redis routes lock")
-            .entry(channel.clone())
-            .or_default()
-            .push(outlet);
+        let stream = self.routes.add(&channel, self.config.subscription_capacity);
         let mut conn = self.conn.clone();
         let bound = self.config.connect_timeout;
         match tokio::time::timeout(bound, conn.ssubscribe(&channel)).await {
@@ -167,6 +152,6 @@ impl ClusterLink {
 
     /// Ends every subscription.
     pub(crate) async fn close(&self) {
-        self.routes.lock().expect("redis routes lock").clear();
+        self.routes.clear();
     }
 }

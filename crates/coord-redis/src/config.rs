@@ -7,7 +7,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coord_core::{Error, ErrorKind, Result};
+use coord_core::{Error, ErrorKind, Result, params};
+
+/// The operation named in configuration errors.
+const OPERATION: &str = "redis config";
 use serde::Deserialize;
 
 /// How the Redis servers are deployed.
@@ -271,11 +274,11 @@ impl RedisConfig {
             "tls-ca" => self.tls.get_or_insert_with(RedisTls::default).ca = Some(value.into()),
             "tls-cert" => self.tls.get_or_insert_with(RedisTls::default).cert = Some(value.into()),
             "tls-key" => self.tls.get_or_insert_with(RedisTls::default).key = Some(value.into()),
-            "connect-timeout" => self.connect_timeout = parse_duration(key, value)?,
-            "command-timeout" => self.command_timeout = parse_duration(key, value)?,
-            "reconnect-max-delay" => self.reconnect_max_delay = parse_duration(key, value)?,
-            "subscription-capacity" => self.subscription_capacity = parse_number(key, value)?,
-            "max-payload" => self.max_payload = parse_number(key, value)?,
+            "connect-timeout" => self.connect_timeout = params::duration(OPERATION, key, value)?,
+            "command-timeout" => self.command_timeout = params::duration(OPERATION, key, value)?,
+            "reconnect-max-delay" => self.reconnect_max_delay = params::duration(OPERATION, key, value)?,
+            "subscription-capacity" => self.subscription_capacity = params::number(OPERATION, key, value)?,
+            "max-payload" => self.max_payload = params::number(OPERATION, key, value)?,
             other => {
                 return Err(config(format!(
                     "unknown URI parameter `{other}` for the redis backend: use user, password, \
@@ -388,21 +391,7 @@ impl fmt::Debug for RedisConfig {
 }
 
 pub(crate) fn config(message: String) -> Error {
-    Error::new(ErrorKind::Config, "redis config", message)
-}
-
-fn parse_number(key: &str, value: &str) -> Result<usize> {
-    value
-        .parse()
-        .map_err(|_| config(format!("URI parameter `{key}` is {value:?}: write a whole number")))
-}
-
-fn parse_duration(key: &str, value: &str) -> Result<Duration> {
-    humantime_serde::re::humantime::parse_duration(value).map_err(|_| {
-        config(format!(
-            "URI parameter `{key}` is {value:?}: write a duration such as 250ms or 2s"
-        ))
-    })
+    Error::new(ErrorKind::Config, OPERATION, message)
 }
 
 #[cfg(test)]

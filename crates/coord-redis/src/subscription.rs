@@ -25,7 +25,7 @@ use crate::locator::Locator;
 const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(10);
 
 /// One subscription's queue to the engine.
-pub(crate) struct Outlet {
+struct Outlet {
     tx: mpsc::Sender<Received>,
     lost: bool,
 }
@@ -33,7 +33,7 @@ pub(crate) struct Outlet {
 impl Outlet {
     /// A queue of `capacity` items and the stream that drains it (it ends
     /// once the outlet is dropped).
-    pub(crate) fn new(capacity: usize) -> (Self, Subscription) {
+    fn new(capacity: usize) -> (Self, Subscription) {
         let (tx, rx) = mpsc::channel(capacity);
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
         (Outlet { tx, lost: false }, Box::pin(stream))
@@ -44,7 +44,7 @@ impl Outlet {
     }
 
     /// Hands on a frame; false once the engine dropped the subscription.
-    pub(crate) fn frame(&mut self, frame: Bytes) -> bool {
+    fn frame(&mut self, frame: Bytes) -> bool {
         if self.lost {
             match self.offer(Received::Lagged) {
                 Ok(()) => self.lost = false,
@@ -66,7 +66,7 @@ impl Outlet {
     }
 
     /// Frames may have been lost; false once the engine dropped the subscription.
-    pub(crate) fn lagged(&mut self) -> bool {
+    fn lagged(&mut self) -> bool {
         match self.offer(Received::Lagged) {
             Ok(()) => {
                 self.lost = false;
@@ -81,8 +81,49 @@ impl Outlet {
     }
 }
 
-/// The subscriptions of one transport, by channel.
-type Routes = Arc<Mutex<HashMap<String, Vec<Outlet>>>>;
+/// The subscriptions of one transport, by channel: where received frames
+/// and loss notices go. Cloning shares them.
+#[derive(Clone, Default)]
+pub(crate) struct Routes(Arc<Mutex<HashMap<String, Vec<Outlet>>>>);
+
+impl Routes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Outlet>>> {
+        self.0.lock().expect("redis routes lock")
+    }
+
+    /// A new subscription of `channel`, with a queue of `capacity` frames.
+    pub(crate) fn add(&self, channel: &str, capacity: usize) -> Subscription {
+        let (outlet, stream) = Outlet::new(capacity);
+        self.lock().entry(channel.to_owned()).or_default().push(outlet);
+        stream
+    }
+
+    /// Hands a frame received on `channel` to its subscriptions (dropping
+    /// those the engine let go).
+    pub(crate) fn frame(&self, channel: &str, payload: &[u8]) {
+        if let Some(outlets) = self.lock().get_mut(channel) {
+            let frame = Bytes::copy_from_slice(payload);
+            outlets.retain_mut(|outlet| outlet.frame(frame.clone()));
+        }
+    }
+
+    /// Tells every subscription that frames may have been lost.
+    pub(crate) fn lagged(&self) {
+        for outlets in self.lock().values_mut() {
+            outlets.retain_mut(Outlet::lagged);
+        }
+    }
+
+    /// The channels subscribed to.
+    fn channels(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Ends every subscription.
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+}
 
 /// The transport's pub/sub connection and its subscriptions.
 pub(crate) struct Subscriber {
@@ -127,13 +168,7 @@ impl Subscriber {
             )
             .temporary());
         };
-        let (outlet, stream) = Outlet::new(self.locator.config().subscription_capacity);
-        self.routes
-            .lock()
-            .expect("redis routes lock")
-            .entry(channel.clone())
-            .or_default()
-            .push(outlet);
+        let stream = self.routes.add(&channel, self.locator.config().subscription_capacity);
         let bound = self.locator.config().command_timeout;
         match tokio::time::timeout(bound, sink.subscribe(&channel)).await {
             Ok(Ok(())) => Ok(stream),
@@ -144,7 +179,7 @@ impl Subscriber {
 
     /// Ends every subscription.
     pub(crate) fn close(&self) {
-        self.routes.lock().expect("redis routes lock").clear();
+        self.routes.clear();
     }
 }
 
@@ -189,13 +224,7 @@ async fn follow(
             tokio::select! {
                 _ = closed.wait_for(|closed| *closed) => return,
                 message = stream.next() => match message {
-                    Some(message) => {
-                        let mut routes = routes.lock().expect("redis routes lock");
-                        if let Some(outlets) = routes.get_mut(message.get_channel_name()) {
-                            let frame = Bytes::copy_from_slice(message.get_payload_bytes());
-                            outlets.retain_mut(|outlet| outlet.frame(frame.clone()));
-                        }
-                    }
+                    Some(message) => routes.frame(message.get_channel_name(), message.get_payload_bytes()),
                     None => break,
                 }
             }
@@ -210,7 +239,7 @@ async fn follow(
                 _ = closed.wait_for(|closed| *closed) => return,
                 _ = tokio::time::sleep(backoff.next_delay()) => {}
             }
-            let channels: Vec<String> = routes.lock().expect("redis routes lock").keys().cloned().collect();
+            let channels = routes.channels();
             match reopen(&locator, &channels).await {
                 Ok((new_sink, new_stream, new_server)) => {
                     backoff.reset();
@@ -218,9 +247,7 @@ async fn follow(
                     (stream, server) = (new_stream, new_server);
                     link.up();
                     tracing::info!(%server, channels = channels.len(), "redis resubscribed");
-                    for outlets in routes.lock().expect("redis routes lock").values_mut() {
-                        outlets.retain_mut(Outlet::lagged);
-                    }
+                    routes.lagged();
                     break;
                 }
                 Err(error) => {

@@ -64,7 +64,7 @@ pub(crate) struct Inbox {
     deliveries: Arc<Fanout<Incoming>>,
     timing: InboxTiming,
     /// Until when further transport `Lagged` markers belong to the outage
-    /// already reported.
+    /// already reported, unless frames arrived since (then it is over).
     lag_reported_until: Option<Instant>,
     /// A silent episode is under way (its `Lagged` was emitted).
     silent: bool,
@@ -149,6 +149,8 @@ impl Inbox {
     fn transport_lagged(&mut self) {
         self.sequences.resync();
         let now = Instant::now();
+        // Close to the last report, with no frame in between (a frame clears
+        // it), the marker belongs to the outage already reported.
         if self.lag_reported_until.is_some_and(|until| now < until) {
             return;
         }
@@ -233,6 +235,7 @@ impl Inbox {
     }
 
     fn on_frame(&mut self, frame: Bytes) {
+        self.lag_reported_until = None;
         let core = self.core.clone();
         let stats = &core.stats;
         stats.received(frame.len());

@@ -1,0 +1,67 @@
+//! Typed values of a backend URI's parameters (`?connect-timeout=2s&…`),
+//! with `Config` errors that name the parameter and what to write instead;
+//! shared by every backend's URI parser.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+
+fn invalid(operation: &'static str, key: &str, value: &str, write: &str) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        operation,
+        format!("URI parameter `{key}` is {value:?}: write {write}"),
+    )
+}
+
+/// A whole number.
+///
+/// # Errors
+/// `Config`, raised as `operation`, naming `key`.
+pub fn number(operation: &'static str, key: &str, value: &str) -> Result<usize> {
+    value
+        .parse()
+        .map_err(|_| invalid(operation, key, value, "a whole number"))
+}
+
+/// `true` or `false`.
+///
+/// # Errors
+/// `Config`, raised as `operation`, naming `key`.
+pub fn flag(operation: &'static str, key: &str, value: &str) -> Result<bool> {
+    value
+        .parse()
+        .map_err(|_| invalid(operation, key, value, "true or false"))
+}
+
+/// A duration such as `250ms`, `2s` or `1m`.
+///
+/// # Errors
+/// `Config`, raised as `operation`, naming `key`.
+pub fn duration(operation: &'static str, key: &str, value: &str) -> Result<Duration> {
+    humantime_serde::re::humantime::parse_duration(value)
+        .map_err(|_| invalid(operation, key, value, "a duration such as 250ms or 2s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_and_errors_name_the_parameter() {
+        assert_eq!(number("x config", "capacity", "42").unwrap(), 42);
+        assert!(flag("x config", "tls", "true").unwrap());
+        assert_eq!(
+            duration("x config", "timeout", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        let err = duration("x config", "timeout", "soon").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(err.operation(), "x config");
+        assert_eq!(
+            err.message(),
+            "URI parameter `timeout` is \"soon\": write a duration such as 250ms or 2s"
+        );
+        assert!(number("x config", "n", "-1").is_err() && flag("x config", "f", "yes").is_err());
+    }
+}
