@@ -412,8 +412,11 @@ impl TlsConfig {
 }
 
 /// An error of kind `Config` from the Zenoh backend.
+/// The operation configuration errors name.
+pub(crate) const OPERATION: &str = "zenoh config";
+
 pub(crate) fn config_error(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Config, "zenoh config", message)
+    Error::new(ErrorKind::Config, OPERATION, message)
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coord_core::Result;
+use coord_core::{Result, params};
 
-use crate::config::{TlsConfig, UserPassword, ZenohConfig, config_error};
+use crate::config::{OPERATION, TlsConfig, UserPassword, ZenohConfig, config_error};
 
 /// The URI scheme of this backend.
 pub const SCHEME: &str = "zenoh";
@@ -182,17 +182,11 @@ fn switch(key: &str, value: &str) -> Result<bool> {
 }
 
 fn duration(key: &str, value: &str) -> Result<Duration> {
-    humantime_serde::re::humantime::parse_duration(value).map_err(|error| {
-        config_error(format!(
-            "`{key}={value}` is not a duration ({error}): write e.g. 250ms or 3s"
-        ))
-    })
+    params::duration(OPERATION, key, value)
 }
 
 fn number(key: &str, value: &str) -> Result<usize> {
-    value
-        .parse()
-        .map_err(|_| config_error(format!("`{key}={value}` is not a whole number: write e.g. 1048576")))
+    params::number(OPERATION, key, value)
 }
 
 /// Decodes `%XX` escapes (and `+` as a space) in a URI component.
@@ -265,10 +259,11 @@ mod tests {
             "{unknown}"
         );
         let lease = ZenohConfig::from_uri("zenoh://?lease=soon").unwrap_err();
-        assert!(
-            lease.message().contains("lease=soon") && lease.message().contains("250ms"),
-            "{lease}"
+        assert_eq!(
+            lease.message(),
+            "URI parameter `lease` is \"soon\": write a duration such as 250ms or 2s"
         );
+        assert_eq!(lease.operation(), "zenoh config");
         let scheme = ZenohConfig::from_uri("nats://x").unwrap_err();
         assert!(scheme.message().contains("zenoh://"), "{scheme}");
         let slash = ZenohConfig::from_uri("zenoh://tcp/1.2.3.4:7447").unwrap_err();
