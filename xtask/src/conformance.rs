@@ -80,6 +80,13 @@ pub(crate) const BACKENDS: &[Backend] = &[
         test: "kafka",
         variants: &[],
     },
+    // Peers on loopback: no server to start.
+    Backend {
+        name: "zenoh",
+        package: "coord-zenoh",
+        test: "conformance",
+        variants: &[],
+    },
 ];
 
 /// The servers the chosen backends need.
@@ -268,7 +275,7 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("unknown backend `carrier-pigeon`"), "{message}");
         assert!(
-            message.contains("known backends: memory, nats, redis, kafka"),
+            message.contains("known backends: memory, nats, redis, kafka, zenoh"),
             "{message}"
         );
     }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use coord_core::transport::{Capabilities, Channel, Received, Subscription, TransportHealth};
-use coord_core::{Result, Transport, TransportDyn};
+use coord_core::transport::{Capabilities, Channel, PresenceStream, Received, Subscription, TransportHealth};
+use coord_core::{Namespace, NodeId, Result, Transport, TransportDyn};
 use futures::StreamExt;
 use rand::Rng;
 
@@ -97,5 +97,11 @@ impl Transport for FaultyTransport {
         let closed = self.inner.close_dyn().await;
         drop(self.path.lock().expect("faulty transport lock").take());
         closed
+    }
+
+    /// The inner transport's presence, untouched: loss and silence apply to
+    /// frames only (a backend's liveness signal runs beside them).
+    async fn presence(&self, namespace: &Namespace, me: &NodeId) -> Result<Option<PresenceStream>> {
+        self.inner.presence_dyn(namespace, me).await
     }
 }

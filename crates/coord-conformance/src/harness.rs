@@ -192,16 +192,7 @@ pub(crate) fn about(event: &MemberEvent) -> Option<&NodeId> {
 
 /// A short name of a membership event's kind.
 pub(crate) fn kind(event: &MemberEvent) -> &'static str {
-    match event {
-        MemberEvent::Joined { .. } => "joined",
-        MemberEvent::Suspect { .. } => "suspect",
-        MemberEvent::Failed { .. } => "failed",
-        MemberEvent::Recovered { .. } => "recovered",
-        MemberEvent::Left { .. } => "left",
-        MemberEvent::Rejoined { .. } => "rejoined",
-        MemberEvent::Conflict { .. } => "conflict",
-        _ => "lagged",
-    }
+    event.kind()
 }
 
 /// Counts `kind` among `events`.

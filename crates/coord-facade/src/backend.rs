@@ -75,6 +75,11 @@ const BACKENDS: &[Backend] = &[
         scheme: "kafka",
         connect: connect_kafka,
     },
+    #[cfg(feature = "zenoh")]
+    Backend {
+        scheme: "zenoh",
+        connect: connect_zenoh,
+    },
 ];
 
 /// Schemes of backends that exist behind a cargo feature of this crate.
@@ -87,16 +92,21 @@ const OPTIONAL: &[(&str, &str)] = &[
     ("redis+sentinel", "redis"),
     ("rediss+sentinel", "redis"),
     ("kafka", "kafka"),
+    ("zenoh", "zenoh"),
 ];
 
 /// A backend's own settings, for [`crate::Builder::backend`] and the
-/// backend tables of the configuration file (`[coordinator.nats]`).
+/// backend tables of the configuration file (`[coordinator.nats]`,
+/// `[coordinator.zenoh]`).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum BackendConfig {
     /// NATS ([`crate::nats::NatsConfig`]).
     #[cfg(feature = "nats")]
     Nats(coord_nats::NatsConfig),
+    /// Zenoh peer-to-peer ([`crate::zenoh::ZenohConfig`]).
+    #[cfg(feature = "zenoh")]
+    Zenoh(coord_zenoh::ZenohConfig),
     /// Redis: standalone, Cluster or Sentinel ([`crate::redis::RedisConfig`]).
     #[cfg(feature = "redis")]
     Redis(coord_redis::RedisConfig),
@@ -126,12 +136,21 @@ impl From<coord_nats::NatsConfig> for BackendConfig {
     }
 }
 
+#[cfg(feature = "zenoh")]
+impl From<coord_zenoh::ZenohConfig> for BackendConfig {
+    fn from(config: coord_zenoh::ZenohConfig) -> Self {
+        BackendConfig::Zenoh(config)
+    }
+}
+
 impl BackendConfig {
     /// The table's name in the configuration file.
     pub(crate) fn table(&self) -> &'static str {
         match *self {
             #[cfg(feature = "nats")]
             BackendConfig::Nats(_) => "coordinator.nats",
+            #[cfg(feature = "zenoh")]
+            BackendConfig::Zenoh(_) => "coordinator.zenoh",
             #[cfg(feature = "redis")]
             BackendConfig::Redis(_) => "coordinator.redis",
             #[cfg(feature = "kafka")]
@@ -144,6 +163,8 @@ impl BackendConfig {
         match self {
             #[cfg(feature = "nats")]
             BackendConfig::Nats(config) => config.validate(),
+            #[cfg(feature = "zenoh")]
+            BackendConfig::Zenoh(config) => config.validate(),
             #[cfg(feature = "redis")]
             BackendConfig::Redis(config) => config.validate(),
             #[cfg(feature = "kafka")]
@@ -157,6 +178,12 @@ impl BackendConfig {
             #[cfg(feature = "nats")]
             BackendConfig::Nats(config) => {
                 let transport: Arc<dyn TransportDyn> = Arc::new(coord_nats::NatsTransport::connect(config).await?);
+                Ok(transport)
+            }
+            #[cfg(feature = "zenoh")]
+            BackendConfig::Zenoh(config) => {
+                let transport: Arc<dyn TransportDyn> =
+                    Arc::new(coord_zenoh::ZenohTransport::open(config.clone()).await?);
                 Ok(transport)
             }
             #[cfg(feature = "redis")]
@@ -444,6 +471,15 @@ fn connect_nats(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>
     })
 }
 
+/// `zenoh://[host:port[,host:port…]]?…`: see [`coord_zenoh::ZenohConfig::from_uri_parts`].
+#[cfg(feature = "zenoh")]
+fn connect_zenoh(uri: &BackendUri) -> BoxFuture<'_, Result<Arc<dyn TransportDyn>>> {
+    Box::pin(async move {
+        let config = coord_zenoh::ZenohConfig::from_uri_parts(uri.target(), uri.params())?;
+        BackendConfig::Zenoh(config).connect().await
+    })
+}
+
 /// `redis://`, `rediss://`, `redis+cluster://`, `redis+sentinel://` (and
 /// their TLS forms): see [`coord_redis::RedisConfig::from_uri_parts`].
 #[cfg(feature = "redis")]
@@ -518,6 +554,24 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         assert!(err.to_string().contains("nats://127.0.0.1:1"), "{err}");
         assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[cfg(feature = "zenoh")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn zenoh_uri_starts_a_peer_and_names_bad_parameters() {
+        let Err(err) = BackendUri::parse("zenoh://?colour=blue").unwrap().connect().await else {
+            panic!("an unknown zenoh parameter was accepted");
+        };
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.message().contains("colour"), "{err}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let uri = format!("zenoh://?listen=tcp/127.0.0.1:{port}&scouting=off&gossip=off");
+        let transport = BackendUri::parse(&uri).unwrap().connect().await.unwrap();
+        assert_eq!(transport.capabilities_dyn().backend, "zenoh");
+        transport.close_dyn().await.unwrap();
     }
 
     #[cfg(feature = "redis")]

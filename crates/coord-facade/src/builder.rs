@@ -36,7 +36,9 @@ impl Origin {
 /// Starts a [`Coordinator`] step by step; made by [`Coordinator::builder`].
 ///
 /// Every setting has the default of the engine ([`NodeConfig`]) except the
-/// two that have none: the node id and the backend (a URI or a transport).
+/// node id, which has none. Without a backend (a URI, a backend's settings
+/// or a transport), a Zenoh peer with the default settings is started: the
+/// embedded default, needing no server (with the `zenoh` feature, on by default).
 /// Invalid values are reported by [`Builder::start`], with the setting named
 /// and the fix, so the chain needs no `?` before the end.
 ///
@@ -273,9 +275,7 @@ impl Builder {
         let ways = [self.uri.is_some(), self.backend.is_some(), self.transport.is_some()];
         if ways.iter().filter(|set| **set).count() > 1 || self.tables > 1 {
             return Err(config_error(match self.origin {
-                Origin::Config => "more than one backend is configured: keep one of `coordinator.backend` \
-                                   and the backend tables such as `[coordinator.nats]`"
-                    .to_owned(),
+                Origin::Config => MORE_THAN_ONE_IN_CONFIG.to_owned(),
                 _ => "more than one backend is set: keep one of `.uri(..)`, `.backend(..)` and `.transport(..)`"
                     .to_owned(),
             }));
@@ -306,17 +306,7 @@ impl Builder {
             (Some(uri), _, _) => Backend::Uri(uri.clone()),
             (None, Some(backend), _) => Backend::Config(Box::new(backend.clone())),
             (None, None, Some(transport)) => Backend::Transport(transport.clone()),
-            (None, None, None) => {
-                return Err(config_error(match self.origin {
-                    Origin::Config => "no backend is configured: set `coordinator.backend` to a backend URI such \
-                                       as \"nats://127.0.0.1:4222\", or add a backend table such as \
-                                       `[coordinator.nats]`"
-                        .to_owned(),
-                    _ => "no backend is set: call `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or \
-                          `.transport(..)`"
-                        .to_owned(),
-                }));
-            }
+            (None, None, None) => self.default_backend()?,
         };
         let namespace = self.merge(
             "namespace",
@@ -346,6 +336,29 @@ impl Builder {
             _ => error,
         })?;
         Ok(Prepared { config, backend })
+    }
+
+    /// The backend when none is given: a Zenoh peer with the default
+    /// settings (listening on `tcp/0.0.0.0:7447`, finding the others by
+    /// multicast scouting), or an error without the `zenoh` feature.
+    #[cfg(feature = "zenoh")]
+    fn default_backend(&self) -> Result<Backend> {
+        Ok(Backend::Config(Box::new(BackendConfig::Zenoh(
+            coord_zenoh::ZenohConfig::default(),
+        ))))
+    }
+
+    #[cfg(not(feature = "zenoh"))]
+    fn default_backend(&self) -> Result<Backend> {
+        Err(config_error(match self.origin {
+            Origin::Config => "no backend is configured and this build has no default one (coord's `zenoh` \
+                               feature is off): set `coordinator.backend` to a backend URI such as \
+                               \"nats://127.0.0.1:4222\", or add a backend table such as `[coordinator.nats]`"
+                .to_owned(),
+            _ => "no backend is set and this build has no default one (coord's `zenoh` feature is off): call \
+                  `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or `.transport(..)`"
+                .to_owned(),
+        }))
     }
 
     /// The value of setting `key`, from this builder or the URI; an error if
@@ -386,6 +399,10 @@ impl Builder {
         Ok(Coordinator::new(node))
     }
 }
+
+/// Two backends in one configuration file.
+const MORE_THAN_ONE_IN_CONFIG: &str = "more than one backend is configured: keep one of `coordinator.backend` and \
+                                       the backend tables such as `[coordinator.nats]` or `[coordinator.zenoh]`";
 
 fn config_error(message: String) -> Error {
     Error::new(ErrorKind::Config, "config", message)

@@ -24,7 +24,7 @@ use crate::builder::Builder;
 /// node-id = "mx1"                   # required: unique among live nodes
 /// namespace = "mail-prod"           # default "coord"
 /// secret = "at-least-16-bytes-of-random" # signs every frame; optional
-/// backend = "memory://cluster-a"    # required: a backend URI
+/// backend = "memory://cluster-a"    # a backend URI; default: a Zenoh peer
 /// version = "1.4.2"                 # announced in heartbeats
 /// roles = ["imap", "smtp-in"]
 ///
@@ -74,7 +74,9 @@ pub struct CoordinatorConfig {
     /// `secret`: the cluster secret (its UTF-8 bytes, at least 16), redacted
     /// in `Debug`.
     pub secret: Option<Secret>,
-    /// `backend`: the backend URI, e.g. `memory://cluster-a`. Required.
+    /// `backend`: the backend URI, e.g. `memory://cluster-a`. Without it and
+    /// without a backend table, a Zenoh peer with the default settings is
+    /// started (with the `zenoh` feature).
     pub backend: Option<BackendUri>,
     /// `version`: the application's version, announced in heartbeats.
     #[serde(default)]
@@ -119,11 +121,18 @@ pub struct CoordinatorConfig {
     #[cfg(feature = "kafka")]
     #[serde(default)]
     pub kafka: Option<coord_kafka::KafkaConfig>,
+    /// `[coordinator.zenoh]`: the Zenoh backend's settings, instead of a
+    /// `backend` URI (see [`crate::zenoh::ZenohConfig`]). Without either,
+    /// a Zenoh peer with the default settings is started.
+    #[cfg(feature = "zenoh")]
+    #[serde(default)]
+    pub zenoh: Option<coord_zenoh::ZenohConfig>,
 }
 
 impl CoordinatorConfig {
-    /// The backend given as a table, if any.
-    pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+    /// The backends given as tables, in the order of the fields.
+    fn tables(&self) -> Vec<BackendConfig> {
+        #[allow(unused_mut)]
         let mut tables = Vec::new();
         #[cfg(feature = "nats")]
         tables.extend(self.nats.clone().map(BackendConfig::Nats));
@@ -131,25 +140,19 @@ impl CoordinatorConfig {
         tables.extend(self.redis.clone().map(BackendConfig::Redis));
         #[cfg(feature = "kafka")]
         tables.extend(self.kafka.clone().map(BackendConfig::Kafka));
-        tables.into_iter().next()
+        #[cfg(feature = "zenoh")]
+        tables.extend(self.zenoh.clone().map(BackendConfig::Zenoh));
+        tables
+    }
+
+    /// The backend given as a table, if any.
+    pub(crate) fn backend_table(&self) -> Option<BackendConfig> {
+        self.tables().into_iter().next()
     }
 
     /// How many backend tables are given (more than one is an error).
     pub(crate) fn backend_tables(&self) -> usize {
-        let mut count = 0;
-        #[cfg(feature = "nats")]
-        {
-            count += usize::from(self.nats.is_some());
-        }
-        #[cfg(feature = "redis")]
-        {
-            count += usize::from(self.redis.is_some());
-        }
-        #[cfg(feature = "kafka")]
-        {
-            count += usize::from(self.kafka.is_some());
-        }
-        count
+        self.tables().len()
     }
 }
 
@@ -345,14 +348,64 @@ probe-misses = 5
         assert_eq!(config_error(""), message);
     }
 
+    #[cfg(feature = "zenoh")]
+    #[test]
+    fn without_a_backend_a_default_zenoh_peer_is_prepared() {
+        let config = Config::from_toml("[coordinator]\nnode-id = \"mx1\"\n").unwrap();
+        let prepared = Builder::from_config(&config.coordinator).prepare().unwrap();
+        match prepared.backend {
+            crate::builder::Backend::Config(backend) => match *backend {
+                BackendConfig::Zenoh(zenoh) => assert_eq!(zenoh, coord_zenoh::ZenohConfig::default()),
+                other => panic!("the default backend is {other:?}"),
+            },
+            _ => panic!("the default backend is not a backend configuration"),
+        }
+    }
+
+    #[cfg(not(feature = "zenoh"))]
     #[test]
     fn missing_backend_names_the_key_and_the_fix() {
         let message = config_error("[coordinator]\nnode-id = \"mx1\"\n");
         assert!(message.starts_with("no backend is configured"), "{message}");
+        assert!(message.contains("`zenoh` feature is off"), "{message}");
         assert!(
             message.contains("`coordinator.backend`") && message.contains("[coordinator.nats]"),
             "{message}"
         );
+    }
+
+    #[cfg(feature = "zenoh")]
+    #[test]
+    fn a_zenoh_table_is_read_and_checked() {
+        let ok = Config::from_toml(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.zenoh]\nlisten = [\"tcp/127.0.0.1:7448\"]\n\
+             connect = [\"tcp/127.0.0.1:7447\"]\nmulticast-scouting = false\nlease = \"2s\"\n\
+             [coordinator.zenoh.auth]\nuser = \"coord\"\npassword = \"pw-4711\"\ncredentials-file = \"/etc/users\"\n",
+        )
+        .unwrap();
+        let zenoh = ok.coordinator.zenoh.as_ref().unwrap();
+        assert_eq!(zenoh.lease, Duration::from_secs(2));
+        assert!(!zenoh.multicast_scouting);
+        assert!(!format!("{ok:?}").contains("pw-4711"), "the password is hidden");
+        let message =
+            config_error("[coordinator]\nnode-id = \"mx1\"\n[coordinator.zenoh]\nlisten = [\"tcp127.0.0.1\"]\n");
+        assert!(
+            message.contains("in `[coordinator.zenoh]`") && message.contains("listen[0]"),
+            "{message}"
+        );
+        let message = config_error("[coordinator]\nnode-id = \"mx1\"\nbackend = \"memory://a\"\n[coordinator.zenoh]\n");
+        assert!(message.starts_with("more than one backend is configured"), "{message}");
+    }
+
+    #[cfg(all(feature = "zenoh", feature = "nats"))]
+    #[test]
+    fn two_backend_tables_are_refused() {
+        let message = config_error(
+            "[coordinator]\nnode-id = \"mx1\"\n[coordinator.nats]\nservers = [\"nats://127.0.0.1:4222\"]\n\
+             [coordinator.zenoh]\n",
+        );
+        assert!(message.starts_with("more than one backend is configured"), "{message}");
+        assert!(message.contains("[coordinator.zenoh]"), "{message}");
     }
 
     #[test]

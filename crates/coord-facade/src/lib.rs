@@ -42,6 +42,10 @@ pub use coord_nats as nats;
 /// `[coordinator.redis]`), with the `redis` feature.
 #[cfg(feature = "redis")]
 pub use coord_redis as redis;
+/// The Zenoh peer-to-peer backend (`zenoh://…`, `[coordinator.zenoh]`), with
+/// the `zenoh` feature; the backend started when none is configured.
+#[cfg(feature = "zenoh")]
+pub use coord_zenoh as zenoh;
 
 /// The Kafka / Redpanda backend (`kafka://…`, `[coordinator.kafka]`), with
 /// the `kafka` feature (off by default: it builds librdkafka from C).

@@ -212,12 +212,6 @@ async fn builder_errors_name_the_method_and_the_fix() {
         "the node id is missing: call `.node_id(..)` with this node's unique name"
     );
 
-    let err = Coordinator::builder().node_id("mx1").start().await.unwrap_err();
-    assert_eq!(
-        err.message(),
-        "no backend is set: call `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or `.transport(..)`"
-    );
-
     // The first invalid value is reported, even when later calls are fine.
     let err = Coordinator::builder()
         .node_id("not valid")
@@ -271,4 +265,26 @@ async fn a_custom_transport_is_accepted() {
     assert_eq!(next_event(&mut inbox).await.from, id("one"));
     one.shutdown().await.unwrap();
     two.shutdown().await.unwrap();
+}
+
+/// Without a backend, the builder starts a Zenoh peer with the default
+/// settings: the embedded default, needing no server.
+#[cfg(feature = "zenoh")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_backend_the_builder_starts_a_default_zenoh_peer() {
+    let coordinator = Coordinator::builder().node_id("mx1").start().await.unwrap();
+    assert_eq!(coordinator.backend(), "zenoh");
+    coordinator.shutdown().await.unwrap();
+}
+
+#[cfg(not(feature = "zenoh"))]
+#[tokio::test]
+async fn without_a_backend_and_zenoh_the_builder_says_what_to_set() {
+    let err = Coordinator::builder().node_id("mx1").start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(
+        err.message(),
+        "no backend is set and this build has no default one (coord's `zenoh` feature is off): call \
+         `.uri(\"nats://127.0.0.1:4222\")`, `.backend(..)` or `.transport(..)`"
+    );
 }

@@ -1,6 +1,7 @@
 //! The receiving side: transport streams → open (version, namespace, MAC,
 //! replay window) → drop own → sequence check → membership or local fan-out.
-//! It also ticks the failure detector and re-makes subscriptions that ended
+//! It also ticks the failure detector, feeds it the transport's presence
+//! changes where the backend has them, and re-makes subscriptions that ended
 //! or went silent.
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use super::stats::DropReason;
 use crate::event::{EventDecodeError, RawEvent};
 use crate::identity::NodeId;
 use crate::membership::Membership;
-use crate::transport::{Channel, Received, Subscription};
+use crate::transport::{Channel, Presence, PresenceStream, Received, Subscription};
 use crate::wire::{self, Body, Envelope, FrameError, Stream};
 
 /// Longest wait between attempts to heal silent subscriptions.
@@ -56,6 +57,8 @@ pub(crate) struct Inbox {
     stop: watch::Receiver<bool>,
     channels: Vec<Channel>,
     streams: SelectAll<BoxStream<'static, Tagged>>,
+    /// The transport's presence changes, when it has a liveness signal.
+    presence: Option<PresenceStream>,
     membership: Membership,
     sequences: Sequences,
     deliveries: Arc<Fanout<Incoming>>,
@@ -74,6 +77,7 @@ impl Inbox {
         core: Arc<Core>,
         stop: watch::Receiver<bool>,
         subscriptions: Vec<(Channel, Subscription)>,
+        presence: Option<PresenceStream>,
         membership: Membership,
         deliveries: Arc<Fanout<Incoming>>,
         timing: InboxTiming,
@@ -89,6 +93,7 @@ impl Inbox {
             stop,
             channels,
             streams,
+            presence,
             membership,
             sequences: Sequences::default(),
             deliveries,
@@ -118,6 +123,15 @@ impl Inbox {
                     Some((_, Some(Received::Lagged))) => self.transport_lagged(),
                     Some((index, None)) => self.subscription_ended(index).await,
                     None => {}
+                },
+                // After the frames: a heartbeat or leave received before a
+                // presence change is applied first.
+                change = next_presence(&mut self.presence), if self.presence.is_some() => match change {
+                    Some(change) => {
+                        self.membership.presence(change);
+                        self.count_member_overflow();
+                    }
+                    None => self.presence = None,
                 },
             }
         }
@@ -337,6 +351,14 @@ impl Inbox {
         stats.events_received(items.len());
         let overflow = self.deliveries.send_all(&items);
         stats.drop(DropReason::SubscriberOverflow, overflow);
+    }
+}
+
+/// The next presence change; pending forever without a presence stream.
+async fn next_presence(presence: &mut Option<PresenceStream>) -> Option<Presence> {
+    match presence {
+        Some(stream) => stream.next().await,
+        None => future::pending().await,
     }
 }
 

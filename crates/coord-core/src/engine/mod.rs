@@ -145,6 +145,19 @@ impl Node {
                  transport can inject events; set `secret` in production"
             );
         }
+        // Announced before the first heartbeat leaves, so peers know the
+        // presence of this incarnation before they hear it.
+        let presence = match transport.presence_dyn(&config.namespace, &config.node_id).await {
+            Ok(presence) => presence,
+            Err(error) => {
+                tracing::warn!(
+                    node = %config.node_id,
+                    %error,
+                    "the transport's presence signal is unavailable; heartbeats alone detect failures"
+                );
+                None
+            }
+        };
         let mut subscriptions = Vec::new();
         for channel in [all.clone(), mine.clone()] {
             if subscriptions.iter().any(|(c, _)| *c == channel) {
@@ -182,6 +195,7 @@ impl Node {
             core.clone(),
             inbox_stopped,
             subscriptions,
+            presence,
             membership,
             deliveries.clone(),
             InboxTiming {

@@ -10,6 +10,7 @@ use super::config::DetectorSettings;
 use super::detector::PhiDetector;
 use crate::engine::fanout::{Fanout, Missed};
 use crate::identity::NodeId;
+use crate::transport::Presence;
 use crate::wire::NodeMeta;
 
 /// A peer's state as this observer sees it.
@@ -17,7 +18,8 @@ use crate::wire::NodeMeta;
 pub enum MemberState {
     /// Heartbeats arrive as expected.
     Alive,
-    /// Heartbeats are late (phi above `suspect-phi`).
+    /// Heartbeats are late (phi above `suspect-phi`), or the transport
+    /// reported the peer gone (a liveliness signal) and no heartbeat came since.
     Suspect,
     /// Heartbeats stopped (phi above `phi-threshold`): the peer is presumed crashed.
     Failed,
@@ -104,6 +106,23 @@ pub enum MemberEvent {
     },
 }
 
+impl MemberEvent {
+    /// The event's kind in one lowercase word (`joined`, `suspect`, …), for
+    /// logs and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MemberEvent::Joined { .. } => "joined",
+            MemberEvent::Suspect { .. } => "suspect",
+            MemberEvent::Failed { .. } => "failed",
+            MemberEvent::Recovered { .. } => "recovered",
+            MemberEvent::Left { .. } => "left",
+            MemberEvent::Rejoined { .. } => "rejoined",
+            MemberEvent::Conflict { .. } => "conflict",
+            MemberEvent::Lagged { .. } => "lagged",
+        }
+    }
+}
+
 impl Missed for MemberEvent {
     fn missed(n: u64) -> Self {
         MemberEvent::Lagged { missed: n }
@@ -118,6 +137,9 @@ struct Record {
     /// still sending means a conflict.
     previous: Option<(u64, u64, u32)>,
     conflict_reported: bool,
+    /// The transport reported the peer gone while this incarnation was
+    /// tracked: the incarnation, and when it fails if no heartbeat comes.
+    gone: Option<(u64, Instant)>,
 }
 
 /// The shared, readable side of the view.
@@ -201,6 +223,7 @@ impl Membership {
                     detector: PhiDetector::new(now, &self.settings),
                     previous: None,
                     conflict_reported: false,
+                    gone: None,
                 },
             );
             return self.emit(MemberEvent::Joined {
@@ -215,6 +238,9 @@ impl Membership {
             return self.stale_heartbeat(node, incarnation, seq);
         }
         let record = self.records.get_mut(node).expect("every member has a record");
+        if member.state != MemberState::Left {
+            record.gone = None;
+        }
         let mut event = None;
         if incarnation != member.incarnation {
             let previous = member.incarnation;
@@ -327,6 +353,44 @@ impl Membership {
         self.emit(MemberEvent::Left { node: node.clone() });
     }
 
+    /// A presence change reported by the transport (Zenoh liveliness): an
+    /// extra, faster hint beside the heartbeats, which stay the source of truth.
+    ///
+    /// `Gone` makes an alive or suspect peer suspect at once; it fails if no
+    /// heartbeat of the same incarnation arrives within two heartbeat
+    /// intervals, and a heartbeat before or after that brings it back
+    /// (`Recovered`). A `Gone` binds to the incarnation tracked when it
+    /// arrives, so it never fails a newer incarnation (which rejoins as
+    /// usual); it is ignored for an unknown, failed or left peer. `Alive`
+    /// changes nothing: only a heartbeat makes a peer alive.
+    pub(crate) fn presence(&mut self, change: Presence) {
+        let Presence::Gone(node) = change else {
+            return;
+        };
+        let now = Instant::now();
+        let mut table = self.table.write().expect("membership lock");
+        let Some(member) = table.get_mut(&node) else {
+            return;
+        };
+        if !matches!(member.state, MemberState::Alive | MemberState::Suspect) {
+            return;
+        }
+        let record = self.records.get_mut(&node).expect("every member has a record");
+        let incarnation = member.incarnation;
+        if record.gone.is_none_or(|(gone, _)| gone != incarnation) {
+            record.gone = Some((incarnation, now + self.settings.heartbeat_interval * 2));
+        }
+        if member.state != MemberState::Alive {
+            return;
+        }
+        let phi = record.detector.phi(now, &self.settings);
+        member.state = MemberState::Suspect;
+        member.phi = phi;
+        drop(table);
+        tracing::info!(node = %node, incarnation, "transport reports the peer gone: suspect");
+        self.emit(MemberEvent::Suspect { node, phi });
+    }
+
     /// Re-evaluates every peer's phi and emits the transitions.
     pub(crate) fn evaluate(&mut self) {
         let now = Instant::now();
@@ -348,10 +412,18 @@ impl Membership {
                     phi,
                 });
             }
-            if member.state == MemberState::Suspect && phi >= self.settings.phi_threshold {
+            let gone_expired = record
+                .gone
+                .is_some_and(|(incarnation, until)| incarnation == member.incarnation && now >= until);
+            if member.state == MemberState::Suspect && (phi >= self.settings.phi_threshold || gone_expired) {
                 member.state = MemberState::Failed;
                 let silent = now.saturating_duration_since(record.detector.last());
-                tracing::warn!(node = %node, silent_ms = silent.as_millis() as u64, "peer failed");
+                tracing::warn!(
+                    node = %node,
+                    silent_ms = silent.as_millis() as u64,
+                    reported_gone = gone_expired,
+                    "peer failed"
+                );
                 events.push(MemberEvent::Failed { node: node.clone() });
             }
         }
@@ -359,5 +431,167 @@ impl Membership {
         for event in events {
             self.emit(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::{FutureExt, StreamExt};
+
+    use super::*;
+    use crate::engine::fanout::Feed;
+    use crate::membership::config::Profile;
+
+    struct Observer {
+        view: Membership,
+        feed: Feed<MemberEvent>,
+        settings: DetectorSettings,
+        seq: u64,
+    }
+
+    fn node(name: &str) -> NodeId {
+        NodeId::new(name).unwrap()
+    }
+
+    impl Observer {
+        fn new() -> Self {
+            let settings = DetectorSettings::of(Profile::Fast);
+            let events = Arc::new(Fanout::new(64));
+            let feed = events.subscribe();
+            let table = Arc::new(RwLock::new(BTreeMap::new()));
+            Observer {
+                view: Membership::new(node("me"), 1, settings.clone(), table, events),
+                feed,
+                settings,
+                seq: 0,
+            }
+        }
+
+        fn heartbeat(&mut self, name: &str, incarnation: u64) {
+            self.seq += 1;
+            self.view
+                .heartbeat(&node(name), incarnation, self.seq, NodeMeta::default());
+        }
+
+        /// `n` heartbeats of `name`, one interval apart, evaluating as the engine does.
+        async fn regular(&mut self, name: &str, incarnation: u64, n: usize) {
+            for _ in 0..n {
+                self.heartbeat(name, incarnation);
+                tokio::time::advance(self.settings.heartbeat_interval).await;
+                self.view.evaluate();
+            }
+        }
+
+        /// Time passes, evaluated every quarter interval.
+        async fn wait(&mut self, duration: Duration) {
+            let step = self.settings.heartbeat_interval / 4;
+            let mut waited = Duration::ZERO;
+            while waited < duration {
+                tokio::time::advance(step).await;
+                self.view.evaluate();
+                waited += step;
+            }
+        }
+
+        fn gone(&mut self, name: &str) {
+            self.view.presence(Presence::Gone(node(name)));
+        }
+
+        fn state(&self, name: &str) -> Option<MemberState> {
+            self.view.table.read().unwrap().get(&node(name)).map(|m| m.state)
+        }
+
+        /// The kinds of the events emitted so far.
+        fn events(&mut self) -> Vec<&'static str> {
+            let mut kinds = Vec::new();
+            while let Some(Some(event)) = self.feed.next().now_or_never() {
+                kinds.push(event.kind());
+            }
+            kinds
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gone_makes_a_live_peer_suspect_at_once_and_failed_after_two_intervals() {
+        let mut o = Observer::new();
+        o.regular("b", 7, 20).await;
+        assert_eq!(o.events(), ["joined"]);
+        o.gone("b");
+        assert_eq!(o.state("b"), Some(MemberState::Suspect), "at once");
+        assert_eq!(o.events(), ["suspect"]);
+        o.wait(o.settings.heartbeat_interval * 3 / 2).await;
+        assert_eq!(o.state("b"), Some(MemberState::Suspect), "not before two intervals");
+        o.wait(o.settings.heartbeat_interval).await;
+        assert_eq!(o.state("b"), Some(MemberState::Failed));
+        assert!(
+            o.settings.heartbeat_interval * 3 < o.settings.expected_detection(),
+            "faster than the heartbeats alone"
+        );
+        o.wait(o.settings.expected_detection() * 2).await;
+        assert_eq!(o.events(), ["failed"], "failed once, whatever phi says later");
+        o.heartbeat("b", 7);
+        assert_eq!(o.state("b"), Some(MemberState::Alive));
+        assert_eq!(o.events(), ["recovered"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_after_gone_recovers_and_clears_the_deadline() {
+        let mut o = Observer::new();
+        o.regular("b", 7, 20).await;
+        o.gone("b");
+        o.wait(o.settings.heartbeat_interval / 2).await;
+        o.heartbeat("b", 7);
+        assert_eq!(o.state("b"), Some(MemberState::Alive));
+        o.regular("b", 7, 10).await;
+        assert_eq!(o.state("b"), Some(MemberState::Alive), "the old deadline is void");
+        assert_eq!(o.events(), ["joined", "suspect", "recovered"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gone_of_a_suspect_peer_fails_it_early_and_repeats_change_nothing() {
+        let mut o = Observer::new();
+        o.regular("b", 7, 20).await;
+        while o.state("b") == Some(MemberState::Alive) {
+            o.wait(o.settings.heartbeat_interval / 4).await;
+        }
+        assert_eq!(o.events(), ["joined", "suspect"]);
+        o.gone("b");
+        o.gone("b");
+        assert_eq!(o.events(), Vec::<&str>::new(), "already suspect");
+        o.wait(o.settings.heartbeat_interval * 2).await;
+        assert_eq!(o.state("b"), Some(MemberState::Failed));
+        o.gone("b");
+        assert_eq!(o.events(), ["failed"], "gone of a failed peer is ignored");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gone_never_fails_a_newer_incarnation() {
+        let mut o = Observer::new();
+        o.regular("b", 7, 20).await;
+        o.gone("b");
+        // The node restarted: its new incarnation is heard before the deadline.
+        o.heartbeat("b", 8);
+        assert_eq!(o.state("b"), Some(MemberState::Alive));
+        o.regular("b", 8, 10).await;
+        assert_eq!(o.state("b"), Some(MemberState::Alive));
+        assert_eq!(o.events(), ["joined", "suspect", "rejoined"]);
+        let incarnation = o.view.table.read().unwrap()[&node("b")].incarnation;
+        assert_eq!(incarnation, 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gone_is_ignored_after_left_for_unknown_peers_and_alive_changes_nothing() {
+        let mut o = Observer::new();
+        o.regular("b", 7, 5).await;
+        o.view.leave(&node("b"), 7);
+        o.gone("b");
+        o.gone("stranger");
+        o.view.presence(Presence::Alive(node("stranger")));
+        o.wait(o.settings.heartbeat_interval * 4).await;
+        assert_eq!(o.state("b"), Some(MemberState::Left));
+        assert_eq!(o.state("stranger"), None, "only a heartbeat makes a member");
+        assert_eq!(o.events(), ["joined", "left"]);
     }
 }

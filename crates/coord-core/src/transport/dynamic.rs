@@ -4,8 +4,9 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use super::{Capabilities, Channel, Subscription, Transport, TransportHealth};
+use super::{Capabilities, Channel, PresenceStream, Subscription, Transport, TransportHealth};
 use crate::error::Result;
+use crate::identity::{Namespace, NodeId};
 
 /// [`Transport`] with boxed futures; implemented for every `Transport`.
 pub trait TransportDyn: Send + Sync + 'static {
@@ -19,6 +20,12 @@ pub trait TransportDyn: Send + Sync + 'static {
     fn health_dyn(&self) -> TransportHealth;
     /// See [`Transport::close`].
     fn close_dyn(&self) -> BoxFuture<'_, Result<()>>;
+    /// See [`Transport::presence`].
+    fn presence_dyn<'a>(
+        &'a self,
+        namespace: &'a Namespace,
+        me: &'a NodeId,
+    ) -> BoxFuture<'a, Result<Option<PresenceStream>>>;
 }
 
 impl<T: Transport> TransportDyn for T {
@@ -36,5 +43,12 @@ impl<T: Transport> TransportDyn for T {
     }
     fn close_dyn(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.close())
+    }
+    fn presence_dyn<'a>(
+        &'a self,
+        namespace: &'a Namespace,
+        me: &'a NodeId,
+    ) -> BoxFuture<'a, Result<Option<PresenceStream>>> {
+        Box::pin(self.presence(namespace, me))
     }
 }

@@ -23,6 +23,7 @@ pub use dynamic::TransportDyn;
 pub use link::{LinkHealth, LossSignal};
 
 use crate::error::Result;
+use crate::identity::{Namespace, NodeId};
 
 /// One item of a subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,32 @@ pub enum Received {
 /// the transport is closed.
 pub type Subscription = Pin<Box<dyn Stream<Item = Received> + Send + 'static>>;
 
+/// A change in another node's presence, as a backend with its own liveness
+/// signal sees it (Zenoh liveliness tokens). The engine reads it as an extra,
+/// faster hint; the heartbeat detector stays the source of truth.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Presence {
+    /// The node is present: its session is up (also reported for nodes
+    /// already present when the stream starts).
+    Alive(NodeId),
+    /// The node is gone: its last session closed, its process died or its
+    /// link lease expired.
+    Gone(NodeId),
+}
+
+impl Presence {
+    /// The node the change is about.
+    pub fn node(&self) -> &NodeId {
+        match self {
+            Presence::Alive(node) | Presence::Gone(node) => node,
+        }
+    }
+}
+
+/// A stream of [`Presence`] changes; it ends when the transport is closed.
+pub type PresenceStream = Pin<Box<dyn Stream<Item = Presence> + Send + 'static>>;
+
 /// What a transport can do; the engine and the conformance suite read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -49,6 +76,9 @@ pub struct Capabilities {
     /// Whether per-node channels are cheap. When `false`, the engine sends
     /// directed frames on the broadcast channel and receivers filter them.
     pub per_node_channels: bool,
+    /// Whether [`Transport::presence`] gives a liveness signal of the
+    /// backend's own, which the membership detector reads beside the heartbeats.
+    pub presence: bool,
 }
 
 impl Capabilities {
@@ -59,6 +89,7 @@ impl Capabilities {
             backend,
             max_payload,
             per_node_channels: true,
+            presence: false,
         }
     }
 }
@@ -142,4 +173,26 @@ pub trait Transport: Send + Sync + 'static {
     /// # Behavior
     /// - Idempotent. Ends every subscription stream; later publishes fail with `Closed`.
     fn close(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Announces `me` in `namespace` and watches the other nodes' presence,
+    /// for a backend that has a liveness signal of its own.
+    ///
+    /// # Behavior
+    /// - Returns `Ok(None)` when the backend has no such signal (the default).
+    /// - Otherwise `me` is announced while the stream lives, and the stream
+    ///   yields [`Presence::Alive`] for every other node of `namespace`
+    ///   already present, then each change; never `me`'s own.
+    /// - [`Presence::Gone`] means no session of that node remains: a node
+    ///   restarted before its old session ended is never reported gone.
+    /// - Never blocks the backend: a stream that is not read loses changes.
+    /// - Fails with `Closed` after [`Transport::close`]; the stream ends when
+    ///   the transport is closed.
+    fn presence(
+        &self,
+        namespace: &Namespace,
+        me: &NodeId,
+    ) -> impl Future<Output = Result<Option<PresenceStream>>> + Send {
+        let _ = (namespace, me);
+        std::future::ready(Ok(None))
+    }
 }
