@@ -34,6 +34,31 @@ pub struct ServiceSpec {
     pub pid_file: PathBuf,
     /// Standard output and error are appended here.
     pub log_file: PathBuf,
+    /// A command that says when the started process really serves, beyond
+    /// listening (a cluster whose slots are all served again).
+    #[serde(default)]
+    pub ready: Option<ReadyCheck>,
+}
+
+/// `program args…` prints `expect` once the deployment serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyCheck {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// What its standard output contains when ready.
+    pub expect: String,
+}
+
+impl ReadyCheck {
+    fn passes(&self) -> bool {
+        Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(&self.expect))
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
@@ -119,6 +144,20 @@ impl ServiceSpec {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        if let Some(ready) = &self.ready {
+            while !ready.passes() {
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "{} listens but `{} {}` did not print {:?} within {READY_TIMEOUT:?}",
+                        self.name,
+                        ready.program.display(),
+                        ready.args.join(" "),
+                        ready.expect
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         Ok(pid)
     }
 
@@ -201,6 +240,7 @@ impl TestServer {
             listens: vec![SocketAddr::from(([127, 0, 0, 1], port))],
             pid_file: dir.join(format!("{name}.pid")),
             log_file: dir.join(format!("{name}.log")),
+            ready: None,
         };
         if let Err(error) = spec.start() {
             panic!("cannot start the test server {name}: {error}");
@@ -277,6 +317,7 @@ mod tests {
             listens: vec![SocketAddr::from(([127, 0, 0, 1], port))],
             pid_file: dir.join("http.pid"),
             log_file: dir.join("http.log"),
+            ready: None,
         };
         let pid = spec.start().unwrap();
         assert_eq!(spec.running_pid(), Some(pid));

@@ -3,10 +3,13 @@
 //!
 //! ```sh
 //! cargo run --release -p coord-facade --example loopback -- nats://127.0.0.1:4222 [events]
+//! cargo run --release -p coord-facade --example loopback -- \
+//!     "zenoh://?listen=tcp/127.0.0.1:7447&scouting=off" "zenoh://127.0.0.1:7447?scouting=off" [events]
 //! ```
 //!
 //! The URI names the backend as `Coordinator::from_uri` takes it, without
-//! `node-id` (the two nodes are `loop-a` and `loop-b`). Both nodes run in
+//! `node-id` (the two nodes are `loop-a` and `loop-b`); a second URI, if
+//! given, is `loop-b`'s (peers need different endpoints). Both nodes run in
 //! this process, so the latency is measured on one clock. A sanity figure for
 //! a closing note, not a benchmark: bounded in events and time, it stops by
 //! itself.
@@ -48,13 +51,20 @@ fn now_ns() -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> coord::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let uri = args.next().unwrap_or_else(|| "memory://loopback".to_owned());
-    let events: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let sep = if uri.contains('?') { '&' } else { '?' };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let uri_a = args.first().cloned().unwrap_or_else(|| "memory://loopback".to_owned());
+    let (uri_b, rest) = match args.get(1) {
+        Some(second) if second.contains("://") => (second.clone(), &args[2.min(args.len())..]),
+        _ => (uri_a.clone(), &args[1.min(args.len())..]),
+    };
+    let events: u64 = rest.first().and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let namespace = format!("loop{}", std::process::id());
-    let a = Coordinator::from_uri(&format!("{uri}{sep}node-id=loop-a&namespace={namespace}")).await?;
-    let b = Coordinator::from_uri(&format!("{uri}{sep}node-id=loop-b&namespace={namespace}")).await?;
+    let with = |uri: &str, node: &str| {
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        format!("{uri}{sep}node-id={node}&namespace={namespace}")
+    };
+    let a = Coordinator::from_uri(&with(&uri_a, "loop-a")).await?;
+    let b = Coordinator::from_uri(&with(&uri_b, "loop-b")).await?;
     let started = Instant::now();
     while !a.member(b.node_id()).is_some_and(|m| m.state == MemberState::Alive)
         || !b.member(a.node_id()).is_some_and(|m| m.state == MemberState::Alive)

@@ -348,6 +348,7 @@ impl OwnBroker {
             listens: vec![addr],
             pid_file: dir.join(format!("{name}.pid")),
             log_file: dir.join(format!("{name}.log")),
+            ready: None,
         };
         spec.start().unwrap();
         Some(OwnBroker { spec, addr })

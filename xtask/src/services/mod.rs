@@ -79,8 +79,9 @@ pub(crate) struct Server {
     pub(crate) service_var: &'static str,
     /// The processes to start, in order, each on free loopback ports.
     pub(crate) processes: fn(&Launch<'_>) -> Result<Vec<ServiceSpec>>,
-    /// Run once every process listens (e.g. joining nodes into a cluster).
-    pub(crate) setup: fn(&[ServiceSpec], &[PathBuf]) -> Result<()>,
+    /// Run once every process listens (e.g. joining nodes into a cluster);
+    /// it may add the check that tells a restarted deployment is ready.
+    pub(crate) setup: fn(&mut [ServiceSpec], &[PathBuf]) -> Result<()>,
     /// The URL clients use, from the running processes.
     pub(crate) url: fn(&[ServiceSpec]) -> String,
     /// The URL under `--services docker`, if `xtask/compose.yaml` has it.
@@ -88,7 +89,7 @@ pub(crate) struct Server {
 }
 
 /// A [`Server::setup`] with nothing to do.
-pub(crate) fn no_setup(_: &[ServiceSpec], _: &[PathBuf]) -> Result<()> {
+pub(crate) fn no_setup(_: &mut [ServiceSpec], _: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
@@ -114,6 +115,7 @@ pub(crate) fn process(
         listens,
         pid_file: launch.dir.join(format!("{name}.pid")),
         log_file: launch.dir.join(format!("{name}.log")),
+        ready: None,
     }
 }
 

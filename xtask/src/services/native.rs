@@ -44,7 +44,7 @@ pub(super) fn ensure_running(server: &Server, dir: &Path) -> Result<(Vec<Service
         .iter()
         .map(|tool| provision::binary(server.name, tool))
         .collect::<Result<Vec<_>>>()?;
-    let specs = (server.processes)(&Launch { dir, tools: &tools })?;
+    let mut specs = (server.processes)(&Launch { dir, tools: &tools })?;
     let mut started = Vec::new();
     for spec in &specs {
         println!(
@@ -65,7 +65,7 @@ pub(super) fn ensure_running(server: &Server, dir: &Path) -> Result<(Vec<Service
             }
         }
     }
-    if let Err(error) = (server.setup)(&specs, &tools) {
+    if let Err(error) = (server.setup)(&mut specs, &tools) {
         stop_all(server, &specs)?;
         return Err(error).with_context(|| format!("setting up {}", server.name));
     }

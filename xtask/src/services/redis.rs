@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use coord_conformance::service::ServiceSpec;
+use coord_conformance::service::{ReadyCheck, ServiceSpec};
 
 use super::{Install, Launch, Server, Tool, free_addr, no_setup, process};
 
@@ -214,8 +214,9 @@ fn settle(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
 }
 
 /// Joins the three masters and waits until every node reports the
-/// cluster `ok`.
-fn create_cluster(specs: &[ServiceSpec], tools: &[PathBuf]) -> Result<()> {
+/// cluster `ok`; a restart of the deployment (by a test) is ready when its
+/// last node reports it `ok` again.
+fn create_cluster(specs: &mut [ServiceSpec], tools: &[PathBuf]) -> Result<()> {
     let redis_cli = &tools[1];
     let nodes: Vec<String> = specs.iter().map(|s| s.listens[0].to_string()).collect();
     println!(
@@ -227,18 +228,29 @@ fn create_cluster(specs: &[ServiceSpec], tools: &[PathBuf]) -> Result<()> {
     args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
     cli(redis_cli, specs[0].listens[0], &args)?;
     settle("cluster_state:ok on every node", || {
-        for spec in specs {
+        for spec in specs.iter() {
             if !cli(redis_cli, spec.listens[0], &["cluster", "info"])?.contains("cluster_state:ok") {
                 return Ok(false);
             }
         }
         Ok(true)
-    })
+    })?;
+    if let Some(last) = specs.last_mut() {
+        let port = last.listens[0].port().to_string();
+        last.ready = Some(ReadyCheck {
+            program: redis_cli.clone(),
+            args: ["-h", "127.0.0.1", "-p", &port, "cluster", "info"]
+                .map(String::from)
+                .to_vec(),
+            expect: "cluster_state:ok".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Waits until the replica has synced and every sentinel knows the master
 /// and its replica.
-fn await_sentinels(specs: &[ServiceSpec], tools: &[PathBuf]) -> Result<()> {
+fn await_sentinels(specs: &mut [ServiceSpec], tools: &[PathBuf]) -> Result<()> {
     let redis_cli = &tools[1];
     settle("the replica in sync with the master", || {
         let info = cli(redis_cli, specs[0].listens[0], &["info", "replication"])?;

@@ -92,14 +92,19 @@ pub async fn e20_cut(fx: &dyn Fixture) -> CaseResult {
     .await;
     faults.heal();
     let failed = failed?;
+    // The view changes just before the event reaches the subscriber: wait
+    // for both, then check that each event came once.
+    let recovered = |observer: &crate::harness::Peer, node: &coord_core::NodeId| {
+        observer.sees(node, MemberState::Alive) && count(&observer.events_about(node), "recovered") >= 1
+    };
     let healed = wait_for("the others to see it alive again", Duration::from_secs(10), || {
-        others.iter().all(|p| p.sees(cut.id(), MemberState::Alive))
+        others.iter().all(|p| recovered(p, cut.id()))
     })
     .await?;
     wait_for(
         "the cut node to see the others alive again",
         Duration::from_secs(10),
-        || others.iter().all(|p| cut.sees(p.id(), MemberState::Alive)),
+        || others.iter().all(|p| recovered(cut, p.id())),
     )
     .await?;
     for observer in others {

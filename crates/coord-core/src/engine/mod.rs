@@ -66,6 +66,11 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Transport `Lagged` markers this close together, with no frame between
+/// them, are one outage: a reconnect tells every subscription at about the
+/// same moment, and two real outages are never this close.
+const LAG_WINDOW: Duration = Duration::from_millis(100);
+
 /// Resolves once `stop` is set (or its sender is gone).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&stop| stop).await;
@@ -202,7 +207,7 @@ impl Node {
                 evaluate_every: settings.heartbeat_interval / 4,
                 replay_window: config.inbox.replay_window,
                 probe_silence,
-                lag_window: config.health.probe_interval,
+                lag_window: LAG_WINDOW,
             },
         );
         let (tx, rx) = mpsc::channel(config.outbox.capacity);
