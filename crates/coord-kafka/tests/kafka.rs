@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coord_conformance::service::{ServiceSpec, free_port};
+use coord_conformance::service::{TestServer, free_port};
 use coord_conformance::{NetworkFixture, run_and_check, server_address, service_spec};
 use coord_core::transport::{Capabilities, Received, Subscription, TransportHealth};
 use coord_core::{Channel, ErrorKind, Namespace, NodeId, Result, Transport, TransportDyn};
@@ -310,25 +310,17 @@ async fn measure_latency_and_directed_cost() {
 }
 
 /// A tansu broker of this test's own, started with extra arguments and
-/// stopped (by its pid) when dropped.
-struct OwnBroker {
-    spec: ServiceSpec,
-    addr: SocketAddr,
-}
-
-impl OwnBroker {
-    fn start(name: &str, extra: &[&str]) -> Option<OwnBroker> {
-        let program = match service_spec(SERVICE_VAR) {
-            Some(specs) => specs[0].program.clone(),
-            None => {
-                server_address("kafka", URL_VAR)?;
-                panic!("{SERVICE_VAR} is not set: the auth test needs the tansu binary xtask found");
-            }
-        };
-        let port = free_port().unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let url = format!("tcp://{addr}");
-        let dir = std::env::temp_dir().join(format!("coord-kafka-test-{}", std::process::id()));
+/// stopped (by its pid) when dropped; `None` when the suite skips.
+fn own_broker(name: &str, extra: &[&str]) -> Option<TestServer> {
+    let program = match service_spec(SERVICE_VAR) {
+        Some(specs) => specs[0].program.clone(),
+        None => {
+            server_address("kafka", URL_VAR)?;
+            panic!("{SERVICE_VAR} is not set: the auth test needs the tansu binary xtask found");
+        }
+    };
+    Some(TestServer::start(&format!("kafka-{name}"), &program, |port| {
+        let url = format!("tcp://127.0.0.1:{port}");
         let mut args: Vec<String> = [
             "broker",
             "--listener-url",
@@ -341,24 +333,8 @@ impl OwnBroker {
         .map(String::from)
         .to_vec();
         args.extend(extra.iter().map(|arg| arg.to_string()));
-        let spec = ServiceSpec {
-            name: format!("kafka-{name}"),
-            program,
-            args,
-            listens: vec![addr],
-            pid_file: dir.join(format!("{name}.pid")),
-            log_file: dir.join(format!("{name}.log")),
-            ready: None,
-        };
-        spec.start().unwrap();
-        Some(OwnBroker { spec, addr })
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = self.spec.stop();
-    }
+        args
+    }))
 }
 
 /// A broker that requires SASL refuses unknown credentials at once, with an
@@ -367,18 +343,18 @@ impl Drop for OwnBroker {
 /// creation before authentication, so a successful login cannot be set up.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_sasl_credentials_fail_fast_and_name_the_cause() {
-    let Some(broker) = OwnBroker::start("sasl", &["--authentication"]) else {
+    let Some(broker) = own_broker("sasl", &["--authentication"]) else {
         return;
     };
     for mechanism in [SaslMechanism::ScramSha256, SaslMechanism::ScramSha512] {
-        let config = config(broker.addr).sasl(mechanism, "coord", "wrong-password");
+        let config = config(broker.addr()).sasl(mechanism, "coord", "wrong-password");
         let started = Instant::now();
         let error = KafkaTransport::connect(&config).await.unwrap_err();
         let text = error.to_string();
         assert_eq!(error.kind(), ErrorKind::Unauthorized, "{text}");
         assert!(!error.is_temporary(), "{text}");
         assert!(
-            text.contains("kafka") && text.contains(&broker.addr.to_string()),
+            text.contains("kafka") && text.contains(&broker.addr().to_string()),
             "{text}"
         );
         assert!(text.contains("SASL"), "names the cause: {text}");
