@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use coord_core::transport::{Capabilities, Channel, Received, Subscription, Target, TransportHealth};
+use coord_core::transport::{Capabilities, Channel, Received, Subscription, Target, TransportHealth, until_closed};
 use coord_core::{Error, ErrorKind, Result, Transport};
 use futures::StreamExt;
 use rand::Rng;
@@ -627,11 +627,6 @@ fn connect_error(servers: &str, timeout: Duration, error: KafkaError, cause: Opt
     let message = format!("cannot reach the kafka brokers at {servers} within {timeout:?}: {cause}; {hint}");
     let error = Error::new(kind, "kafka connect", message).with_source(error);
     if temporary { error.temporary() } else { error }
-}
-
-/// Ends when `closed` turns true (or its sender is dropped).
-async fn until_closed(mut closed: watch::Receiver<bool>) {
-    let _ = closed.wait_for(|closed| *closed).await;
 }
 
 /// Drops a librdkafka client off the async threads (destroying one joins

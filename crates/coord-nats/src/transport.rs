@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::{Client, ConnectErrorKind, ConnectOptions};
 use bytes::Bytes;
-use coord_core::transport::{Backoff, Capabilities, Channel, Received, Subscription, TransportHealth};
+use coord_core::transport::{Backoff, Capabilities, Channel, Received, Subscription, TransportHealth, until_closed};
 use coord_core::{Error, ErrorKind, Result, Transport};
 use futures::{StreamExt, stream};
 use tokio::sync::watch;
@@ -208,11 +208,6 @@ fn connect_error(servers: &str, error: async_nats::ConnectError) -> Error {
 
 fn unavailable(operation: &'static str, message: String) -> Error {
     Error::new(ErrorKind::Unavailable, operation, message).temporary()
-}
-
-/// Ends when `closed` turns true (or its sender is dropped).
-async fn until_closed(mut closed: watch::Receiver<bool>) {
-    let _ = closed.wait_for(|closed| *closed).await;
 }
 
 impl Transport for NatsTransport {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use coord_core::Result;
-use coord_core::transport::{LinkHealth, Subscription};
+use coord_core::transport::{LinkHealth, Subscription, until_closed};
 use redis::cluster::{ClusterClientBuilder, NodeAddress};
 use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, TlsMode, Value};
@@ -135,7 +135,7 @@ impl ClusterLink {
     }
 
     /// `SSUBSCRIBE`s to `channel`; the stream ends when `closed` turns true.
-    pub(crate) async fn subscribe(&self, channel: String, mut closed: watch::Receiver<bool>) -> Result<Subscription> {
+    pub(crate) async fn subscribe(&self, channel: String, closed: watch::Receiver<bool>) -> Result<Subscription> {
         let stream = self.routes.add(&channel, self.config.subscription_capacity);
         let mut conn = self.conn.clone();
         let bound = self.config.connect_timeout;
@@ -144,10 +144,7 @@ impl ClusterLink {
             Ok(Err(error)) => return Err(redis_error("redis subscribe", &self.servers, error)),
             Err(_) => return Err(timed_out("redis subscribe", &self.servers, bound)),
         }
-        let ended = async move {
-            let _ = closed.wait_for(|closed| *closed).await;
-        };
-        Ok(Box::pin(futures::StreamExt::take_until(stream, ended)))
+        Ok(Box::pin(futures::StreamExt::take_until(stream, until_closed(closed))))
     }
 
     /// Ends every subscription.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use futures::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::{Received, TransportHealth};
 
@@ -126,6 +126,12 @@ impl LossSignal {
             }
         })
     }
+}
+
+/// Resolves once a transport's `closed` flag turns true (or its sender is
+/// gone): what a subscription stream ends on (`take_until`).
+pub async fn until_closed(mut closed: watch::Receiver<bool>) {
+    let _ = closed.wait_for(|closed| *closed).await;
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use futures::Stream;
 pub use backoff::Backoff;
 pub use channel::{Channel, Target};
 pub use dynamic::TransportDyn;
-pub use link::{LinkHealth, LossSignal};
+pub use link::{LinkHealth, LossSignal, until_closed};
 
 use crate::error::Result;
 use crate::identity::{Namespace, NodeId};
