@@ -149,7 +149,7 @@ pub async fn f26_restart(fx: &dyn Fixture) -> CaseResult {
     for peer in &cluster.peers {
         let kinds: Vec<&str> = peer.events_about(&id).iter().map(kind).collect();
         // A backend with a presence signal (Zenoh liveliness) tells the
-        // observers at once that the old process is gone, and fails it two
+        // observers within milliseconds that the old process is gone, and fails it two
         // heartbeats later: when the new process takes longer to start, the
         // old one was rightly `suspect` (and `failed`) before the rejoin.
         // Nothing may follow the rejoin, and nothing may recover.

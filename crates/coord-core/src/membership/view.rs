@@ -137,9 +137,25 @@ struct Record {
     /// still sending means a conflict.
     previous: Option<(u64, u64, u32)>,
     conflict_reported: bool,
-    /// The transport reported the peer gone while this incarnation was
-    /// tracked: the incarnation, and when it fails if no heartbeat comes.
-    gone: Option<(u64, Instant)>,
+    /// The transport reported the peer gone while this incarnation was tracked.
+    gone: Option<Gone>,
+}
+
+/// A transport's report that a peer is gone, waiting for its deadlines.
+#[derive(Clone, Copy)]
+struct Gone {
+    /// The incarnation tracked when the report came: a newer one is not gone.
+    incarnation: u64,
+    /// When the peer turns suspect if no leave or heartbeat came first.
+    suspect_at: Instant,
+    /// When it fails if no heartbeat came first.
+    fail_at: Instant,
+}
+
+impl Gone {
+    fn of(&self, incarnation: u64) -> bool {
+        self.incarnation == incarnation
+    }
 }
 
 /// The shared, readable side of the view.
@@ -356,39 +372,40 @@ impl Membership {
     /// A presence change reported by the transport (Zenoh liveliness): an
     /// extra, faster hint beside the heartbeats, which stay the source of truth.
     ///
-    /// `Gone` makes an alive or suspect peer suspect at once; it fails if no
-    /// heartbeat of the same incarnation arrives within two heartbeat
-    /// intervals, and a heartbeat before or after that brings it back
-    /// (`Recovered`). A `Gone` binds to the incarnation tracked when it
-    /// arrives, so it never fails a newer incarnation (which rejoins as
-    /// usual); it is ignored for an unknown, failed or left peer. `Alive`
-    /// changes nothing: only a heartbeat makes a peer alive.
+    /// `Gone` makes an alive peer suspect a quarter heartbeat interval later
+    /// (at the next evaluation after that), unless a leave or a heartbeat
+    /// arrives first: a transport may report the withdrawal ahead of the
+    /// leave frame the peer sent just before (Zenoh sends declarations at a
+    /// higher priority than data). The peer fails if no heartbeat of the same
+    /// incarnation arrives within two heartbeat intervals, and a heartbeat
+    /// before or after that brings it back (`Recovered`). A `Gone` binds to
+    /// the incarnation tracked when it arrives, so it never fails a newer
+    /// incarnation (which rejoins as usual); it is ignored for an unknown,
+    /// failed or left peer. `Alive` changes nothing: only a heartbeat makes a
+    /// peer alive.
     pub(crate) fn presence(&mut self, change: Presence) {
         let Presence::Gone(node) = change else {
             return;
         };
         let now = Instant::now();
-        let mut table = self.table.write().expect("membership lock");
-        let Some(member) = table.get_mut(&node) else {
+        let table = self.table.read().expect("membership lock");
+        let Some(member) = table.get(&node) else {
             return;
         };
         if !matches!(member.state, MemberState::Alive | MemberState::Suspect) {
             return;
         }
-        let record = self.records.get_mut(&node).expect("every member has a record");
         let incarnation = member.incarnation;
-        if record.gone.is_none_or(|(gone, _)| gone != incarnation) {
-            record.gone = Some((incarnation, now + self.settings.heartbeat_interval * 2));
-        }
-        if member.state != MemberState::Alive {
-            return;
-        }
-        let phi = record.detector.phi(now, &self.settings);
-        member.state = MemberState::Suspect;
-        member.phi = phi;
         drop(table);
-        tracing::info!(node = %node, incarnation, "transport reports the peer gone: suspect");
-        self.emit(MemberEvent::Suspect { node, phi });
+        let record = self.records.get_mut(&node).expect("every member has a record");
+        if record.gone.is_none_or(|gone| !gone.of(incarnation)) {
+            tracing::info!(node = %node, incarnation, "transport reports the peer gone");
+            record.gone = Some(Gone {
+                incarnation,
+                suspect_at: now + self.settings.heartbeat_interval / 4,
+                fail_at: now + self.settings.heartbeat_interval * 2,
+            });
+        }
     }
 
     /// Re-evaluates every peer's phi and emits the transitions.
@@ -405,16 +422,16 @@ impl Membership {
             }
             let phi = record.detector.phi(now, &self.settings);
             member.phi = phi;
-            if member.state == MemberState::Alive && phi >= self.settings.suspect_phi {
+            let gone = record.gone.filter(|gone| gone.of(member.incarnation));
+            let gone_suspect = gone.is_some_and(|gone| now >= gone.suspect_at);
+            if member.state == MemberState::Alive && (phi >= self.settings.suspect_phi || gone_suspect) {
                 member.state = MemberState::Suspect;
                 events.push(MemberEvent::Suspect {
                     node: node.clone(),
                     phi,
                 });
             }
-            let gone_expired = record
-                .gone
-                .is_some_and(|(incarnation, until)| incarnation == member.incarnation && now >= until);
+            let gone_expired = gone.is_some_and(|gone| now >= gone.fail_at);
             if member.state == MemberState::Suspect && (phi >= self.settings.phi_threshold || gone_expired) {
                 member.state = MemberState::Failed;
                 let silent = now.saturating_duration_since(record.detector.last());
@@ -514,16 +531,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn gone_makes_a_live_peer_suspect_at_once_and_failed_after_two_intervals() {
+    async fn gone_makes_a_live_peer_suspect_a_quarter_interval_later_and_failed_after_two_intervals() {
         let mut o = Observer::new();
         o.regular("b", 7, 20).await;
         assert_eq!(o.events(), ["joined"]);
         o.gone("b");
-        assert_eq!(o.state("b"), Some(MemberState::Suspect), "at once");
+        o.view.evaluate();
+        assert_eq!(
+            o.state("b"),
+            Some(MemberState::Alive),
+            "a leave in flight may still come"
+        );
+        o.wait(o.settings.heartbeat_interval / 4).await;
+        assert_eq!(o.state("b"), Some(MemberState::Suspect), "a quarter interval later");
         assert_eq!(o.events(), ["suspect"]);
-        o.wait(o.settings.heartbeat_interval * 3 / 2).await;
+        o.wait(o.settings.heartbeat_interval * 5 / 4).await;
         assert_eq!(o.state("b"), Some(MemberState::Suspect), "not before two intervals");
-        o.wait(o.settings.heartbeat_interval).await;
+        o.wait(o.settings.heartbeat_interval / 2).await;
         assert_eq!(o.state("b"), Some(MemberState::Failed));
         assert!(
             o.settings.heartbeat_interval * 3 < o.settings.expected_detection(),
@@ -534,6 +558,17 @@ mod tests {
         o.heartbeat("b", 7);
         assert_eq!(o.state("b"), Some(MemberState::Alive));
         assert_eq!(o.events(), ["recovered"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leave_right_after_gone_is_left_without_suspect() {
+        let mut o = Observer::new();
+        o.regular("b", 7, 20).await;
+        o.gone("b");
+        o.view.leave(&node("b"), 7);
+        o.wait(o.settings.heartbeat_interval * 4).await;
+        assert_eq!(o.state("b"), Some(MemberState::Left));
+        assert_eq!(o.events(), ["joined", "left"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -576,7 +611,7 @@ mod tests {
         assert_eq!(o.state("b"), Some(MemberState::Alive));
         o.regular("b", 8, 10).await;
         assert_eq!(o.state("b"), Some(MemberState::Alive));
-        assert_eq!(o.events(), ["joined", "suspect", "rejoined"]);
+        assert_eq!(o.events(), ["joined", "rejoined"]);
         let incarnation = o.view.table.read().unwrap()[&node("b")].incarnation;
         assert_eq!(incarnation, 8);
     }
