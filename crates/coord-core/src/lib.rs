@@ -9,7 +9,10 @@ pub mod params;
 pub mod transport;
 pub mod wire;
 
-pub use engine::{Delivery, Feed, Health, HealthStatus, Incoming, LagReason, Lagged, Node, NodeConfig};
+pub use engine::{
+    AcceptedFrame, Delivery, Feed, FrameContent, FrameReport, Health, HealthStatus, Incoming, LagReason, Lagged, Node,
+    NodeConfig, RejectedFrame,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{CacheKind, DataTypes, Event, Invalidation, QueueEvent, Reload, StateChange};
 pub use identity::{MAX_NAME_LEN, Namespace, NodeId, Secret};

@@ -1,7 +1,7 @@
 //! [`Coordinator`]: one node of a coord cluster, as applications use it.
 
 use coord_core::engine::StatsSnapshot;
-use coord_core::{Event, Feed, Health, Incoming, Member, MemberEvent, Node, NodeId, Result};
+use coord_core::{Event, Feed, FrameReport, Health, Incoming, Member, MemberEvent, Node, NodeId, Result};
 
 use crate::builder::{Builder, Origin};
 use crate::config::Config;
@@ -116,6 +116,13 @@ impl Coordinator {
     /// [`Coordinator::members`] should be re-read ([`Node::member_events`]).
     pub fn membership(&self) -> Feed<MemberEvent> {
         self.node.member_events()
+    }
+
+    /// A new stream of every frame received from other nodes with its
+    /// verdict, accepted or rejected with the reason, for tools that show
+    /// the traffic; built only while watched ([`Node::frames`]).
+    pub fn frames(&self) -> Feed<FrameReport> {
+        self.node.frames()
     }
 
     /// A snapshot of the membership view: every peer seen, with its state.

@@ -25,9 +25,9 @@ pub use coord_core::membership::{DetectorSettings, MembershipConfig};
 pub use coord_core::transport::TransportHealth;
 pub use coord_core::wire::NodeMeta;
 pub use coord_core::{
-    CacheKind, Capabilities, Channel, DataTypes, Delivery, Event, Feed, Health, HealthStatus, Incoming, Invalidation,
-    LagReason, Lagged, Member, MemberEvent, MemberState, Namespace, Node, NodeConfig, NodeId, Profile, QueueEvent,
-    Reload, Secret, StateChange, Transport, TransportDyn,
+    AcceptedFrame, CacheKind, Capabilities, Channel, DataTypes, Delivery, Event, Feed, FrameContent, FrameReport,
+    Health, HealthStatus, Incoming, Invalidation, LagReason, Lagged, Member, MemberEvent, MemberState, Namespace, Node,
+    NodeConfig, NodeId, Profile, QueueEvent, RejectedFrame, Reload, Secret, StateChange, Transport, TransportDyn,
 };
 
 /// The in-memory backend (`memory://<name>`): many nodes in one process, with

@@ -86,6 +86,15 @@ impl<T: Clone> Fanout<T> {
         overflowed
     }
 
+    /// Whether anybody subscribed (and was still there at the last send).
+    pub(crate) fn is_watched(&self) -> bool {
+        self.slots
+            .lock()
+            .expect("fanout lock")
+            .as_ref()
+            .is_some_and(|slots| !slots.is_empty())
+    }
+
     /// Ends every feed (after the items already queued) and refuses new ones.
     pub(crate) fn close(&self) {
         self.slots.lock().expect("fanout lock").take();

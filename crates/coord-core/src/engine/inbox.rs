@@ -15,6 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Core;
 use super::fanout::Fanout;
+use super::frames::{AcceptedFrame, FrameContent, FrameReport, RejectedFrame};
 use super::incoming::{Delivery, Incoming, LagReason, Lagged};
 use super::sequence::{Order, Sequences, StreamKind};
 use super::stats::DropReason;
@@ -62,6 +63,7 @@ pub(crate) struct Inbox {
     membership: Membership,
     sequences: Sequences,
     deliveries: Arc<Fanout<Incoming>>,
+    frames: Arc<Fanout<FrameReport>>,
     timing: InboxTiming,
     /// Until when further transport `Lagged` markers belong to the outage
     /// already reported, unless frames arrived since (then it is over).
@@ -80,6 +82,7 @@ impl Inbox {
         presence: Option<PresenceStream>,
         membership: Membership,
         deliveries: Arc<Fanout<Incoming>>,
+        frames: Arc<Fanout<FrameReport>>,
         timing: InboxTiming,
     ) -> Self {
         let mut channels = Vec::new();
@@ -97,6 +100,7 @@ impl Inbox {
             membership,
             sequences: Sequences::default(),
             deliveries,
+            frames,
             lag_reported_until: None,
             silent: false,
             next_heal: Instant::now() + timing.probe_silence,
@@ -238,33 +242,62 @@ impl Inbox {
         self.lag_reported_until = None;
         let core = self.core.clone();
         let stats = &core.stats;
-        stats.received(frame.len());
+        let bytes = frame.len();
+        stats.received(bytes);
         let envelope = match wire::decode(&frame, self.core.secret.as_ref()) {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::debug!(node = %self.core.me, %error, "frame dropped");
-                stats.drop(frame_drop_reason(error), 1);
-                return;
+                let detail = self.frames.is_watched().then(|| error.to_string());
+                return self.reject(frame_drop_reason(error), None, bytes, detail);
             }
         };
         let span = tracing::trace_span!("receive", sender = %envelope.sender, seq = envelope.seq);
         let _entered = span.enter();
+        let named = Some(&envelope);
         if envelope.namespace != self.core.namespace {
-            return stats.drop(DropReason::ForeignNamespace, 1);
+            return self.reject(DropReason::ForeignNamespace, named, bytes, None);
         }
         if envelope.sender == self.core.me {
             return self.own_frame(envelope);
         }
         if self.core.secret.is_some() && !self.within_window(envelope.sent_at_ms) {
-            return stats.drop(DropReason::OutsideWindow, 1);
+            return self.reject(DropReason::OutsideWindow, named, bytes, None);
         }
         let stream = match envelope.body.stream() {
             Stream::Probe => return,
-            Stream::Directed(to) if *to != self.core.me => return stats.drop(DropReason::NotForMe, 1),
+            Stream::Directed(to) if *to != self.core.me => {
+                return self.reject(DropReason::NotForMe, named, bytes, None);
+            }
             Stream::Directed(_) => StreamKind::Directed,
             Stream::Broadcast => StreamKind::Broadcast,
             Stream::Membership => StreamKind::Membership,
         };
+        let mut order = self
+            .sequences
+            .check(&envelope.sender, envelope.incarnation, stream, envelope.seq);
+        if order == Order::Stale && self.membership.is_gone(&envelope.sender) {
+            // The newer incarnation failed or left: this older one is a
+            // restart whose clock went back, not a ghost.
+            self.sequences.restart(&envelope.sender, envelope.incarnation);
+            order = self
+                .sequences
+                .check(&envelope.sender, envelope.incarnation, stream, envelope.seq);
+        }
+        match order {
+            Order::Next => {}
+            Order::Gap(_) if stream == StreamKind::Membership => {}
+            Order::Gap(missed) => self.lagged(Some(envelope.sender.clone()), Some(missed), LagReason::Gap),
+            Order::Duplicate => return self.reject(DropReason::Duplicate, named, bytes, None),
+            Order::Stale => {
+                if matches!(envelope.body, Body::Heartbeat(_)) {
+                    self.membership
+                        .stale_heartbeat(&envelope.sender, envelope.incarnation, envelope.seq);
+                    self.count_member_overflow();
+                }
+                return self.reject(DropReason::StaleIncarnation, named, bytes, None);
+            }
+        }
         let Envelope {
             sender,
             incarnation,
@@ -272,40 +305,52 @@ impl Inbox {
             body,
             ..
         } = envelope;
-        let mut order = self.sequences.check(&sender, incarnation, stream, seq);
-        if order == Order::Stale && self.membership.is_gone(&sender) {
-            // The newer incarnation failed or left: this older one is a
-            // restart whose clock went back, not a ghost.
-            self.sequences.restart(&sender, incarnation);
-            order = self.sequences.check(&sender, incarnation, stream, seq);
-        }
-        match order {
-            Order::Next => {}
-            Order::Gap(_) if stream == StreamKind::Membership => {}
-            Order::Gap(missed) => self.lagged(Some(sender.clone()), Some(missed), LagReason::Gap),
-            Order::Duplicate => return stats.drop(DropReason::Duplicate, 1),
-            Order::Stale => {
-                if matches!(body, Body::Heartbeat(_)) {
-                    self.membership.stale_heartbeat(&sender, incarnation, seq);
-                    self.count_member_overflow();
-                }
-                return stats.drop(DropReason::StaleIncarnation, 1);
-            }
-        }
-        match body {
+        let content = match body {
             Body::Heartbeat(meta) => {
                 stats.heartbeat_received();
+                let content = self.frames.is_watched().then(|| FrameContent::Heartbeat(meta.clone()));
                 self.membership.heartbeat(&sender, incarnation, seq, meta);
                 self.count_member_overflow();
+                content
             }
             Body::Leave => {
                 self.membership.leave(&sender, incarnation);
                 self.count_member_overflow();
+                Some(FrameContent::Leave)
             }
-            Body::Broadcast(events) => self.deliver(sender, false, events),
-            Body::Directed { events, .. } => self.deliver(sender, true, events),
-            Body::Probe { .. } => {}
+            Body::Broadcast(events) => self.deliver(sender.clone(), false, events),
+            Body::Directed { events, .. } => self.deliver(sender.clone(), true, events),
+            Body::Probe { .. } => None,
+        };
+        if let Some(content) = content.filter(|_| self.frames.is_watched()) {
+            self.report(FrameReport::Accepted(AcceptedFrame {
+                sender,
+                incarnation,
+                seq,
+                bytes,
+                content,
+            }));
         }
+    }
+
+    /// Counts a dropped frame and reports it to the watchers, if any.
+    fn reject(&self, reason: DropReason, envelope: Option<&Envelope>, bytes: usize, detail: Option<String>) {
+        self.core.stats.drop(reason, 1);
+        if self.frames.is_watched() {
+            self.report(FrameReport::Rejected(RejectedFrame {
+                sender: envelope.map(|envelope| envelope.sender.clone()),
+                seq: envelope.map(|envelope| envelope.seq),
+                bytes,
+                reason,
+                detail,
+            }));
+        }
+    }
+
+    /// Hands a frame report to the watchers; a full watcher misses it, as a
+    /// slow subscriber does (never counted as a lost delivery).
+    fn report(&self, report: FrameReport) {
+        self.frames.send_all(&[report]);
     }
 
     /// A frame carrying our node id: our own (a probe coming back, or a
@@ -328,7 +373,9 @@ impl Inbox {
         super::unix_ms().abs_diff(sent_at_ms) <= window
     }
 
-    fn deliver(&self, from: NodeId, directed: bool, events: Vec<RawEvent>) {
+    /// Decodes and fans out the events of a frame; returns what the frame
+    /// carried when somebody watches frames.
+    fn deliver(&self, from: NodeId, directed: bool, events: Vec<RawEvent>) -> Option<FrameContent> {
         let stats = &self.core.stats;
         let mut items = Vec::with_capacity(events.len());
         for raw in &events {
@@ -351,6 +398,17 @@ impl Inbox {
         stats.events_received(items.len());
         let overflow = self.deliveries.send_all(&items);
         stats.drop(DropReason::SubscriberOverflow, overflow);
+        self.frames.is_watched().then(|| FrameContent::Events {
+            directed,
+            skipped: events.len() - items.len(),
+            events: items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Incoming::Event(delivery) => Some(delivery.event),
+                    Incoming::Lagged(_) => None,
+                })
+                .collect(),
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod config;
 pub(crate) mod fanout;
+mod frames;
 mod health;
 mod inbox;
 mod incoming;
@@ -26,6 +27,7 @@ use tracing::Instrument;
 
 pub use config::{BatchConfig, HealthConfig, InboxConfig, NodeConfig, OutboxConfig};
 pub use fanout::{Feed, Missed};
+pub use frames::{AcceptedFrame, FrameContent, FrameReport, RejectedFrame};
 pub use health::{Health, HealthStatus};
 pub use incoming::{Delivery, Incoming, LagReason, Lagged};
 pub use stats::{DropReason, StatsSnapshot};
@@ -106,6 +108,7 @@ pub struct Node {
     enqueue_timeout: Duration,
     deliveries: Arc<Fanout<Incoming>>,
     member_events: Arc<Fanout<MemberEvent>>,
+    frames: Arc<Fanout<FrameReport>>,
     members: Arc<RwLock<BTreeMap<NodeId, Member>>>,
     probe_silence: Duration,
     closed: AtomicBool,
@@ -185,6 +188,7 @@ impl Node {
         });
         let deliveries = Arc::new(Fanout::new(config.inbox.subscriber_capacity));
         let member_events = Arc::new(Fanout::new(config.inbox.subscriber_capacity));
+        let frames = Arc::new(Fanout::new(config.inbox.subscriber_capacity));
         let members = Arc::new(RwLock::new(BTreeMap::new()));
         let membership = Membership::new(
             config.node_id.clone(),
@@ -203,6 +207,7 @@ impl Node {
             presence,
             membership,
             deliveries.clone(),
+            frames.clone(),
             InboxTiming {
                 evaluate_every: settings.heartbeat_interval / 4,
                 replay_window: config.inbox.replay_window,
@@ -241,6 +246,7 @@ impl Node {
             enqueue_timeout: config.outbox.enqueue_timeout,
             deliveries,
             member_events,
+            frames,
             members,
             probe_silence,
             closed: AtomicBool::new(false),
@@ -381,6 +387,22 @@ impl Node {
         self.member_events.subscribe()
     }
 
+    /// A new stream of every frame this node receives from others, with its
+    /// verdict: accepted (sender, sequence, content) or rejected (the reason
+    /// its drop was counted under), for tools that show the traffic.
+    ///
+    /// # Behavior
+    /// - Reports are built only while at least one such stream lives, so an
+    ///   unwatched node pays nothing.
+    /// - Frames carrying this node's own id (its echoes and probes, or a
+    ///   twin's) and probes of others are not reported.
+    /// - Same queueing as [`Node::subscribe`]: a slow reader misses reports
+    ///   and gets one [`FrameReport::Missed`] where they were lost.
+    /// - The stream ends when the node shuts down.
+    pub fn frames(&self) -> Feed<FrameReport> {
+        self.frames.subscribe()
+    }
+
     /// The current membership view: every peer ever seen, with its state.
     pub fn members(&self) -> Vec<Member> {
         self.members
@@ -443,6 +465,7 @@ impl Node {
         let closed = self.core.transport.close_dyn().await;
         self.deliveries.close();
         self.member_events.close();
+        self.frames.close();
         tracing::info!(node = %self.core.me, "node shut down");
         closed
     }
@@ -462,6 +485,7 @@ impl Node {
         let _ = self.core.transport.close_dyn().await;
         self.deliveries.close();
         self.member_events.close();
+        self.frames.close();
     }
 }
 
