@@ -40,6 +40,13 @@ pub(crate) struct InboxTiming {
     pub(crate) lag_window: Duration,
 }
 
+/// Where the inbox hands what it received: events to the subscribers,
+/// frame reports to the watchers.
+pub(crate) struct Outlets {
+    pub(crate) deliveries: Arc<Fanout<Incoming>>,
+    pub(crate) frames: Arc<Fanout<FrameReport>>,
+}
+
 /// What one subscription yields: a frame or marker, or its end.
 type Tagged = (usize, Option<Received>);
 
@@ -81,10 +88,10 @@ impl Inbox {
         subscriptions: Vec<(Channel, Subscription)>,
         presence: Option<PresenceStream>,
         membership: Membership,
-        deliveries: Arc<Fanout<Incoming>>,
-        frames: Arc<Fanout<FrameReport>>,
+        outlets: Outlets,
         timing: InboxTiming,
     ) -> Self {
+        let Outlets { deliveries, frames } = outlets;
         let mut channels = Vec::new();
         let mut streams = SelectAll::new();
         for (index, (channel, subscription)) in subscriptions.into_iter().enumerate() {

@@ -34,7 +34,7 @@ pub use stats::{DropReason, StatsSnapshot};
 
 use self::fanout::Fanout;
 use self::health::ProbeState;
-use self::inbox::{Inbox, InboxTiming};
+use self::inbox::{Inbox, InboxTiming, Outlets};
 use self::outbox::{FRAME_OVERHEAD, Outbox, OutboxTiming, Outgoing};
 use self::stats::Stats;
 use crate::error::{Error, ErrorKind, Result};
@@ -206,8 +206,10 @@ impl Node {
             subscriptions,
             presence,
             membership,
-            deliveries.clone(),
-            frames.clone(),
+            Outlets {
+                deliveries: deliveries.clone(),
+                frames: frames.clone(),
+            },
             InboxTiming {
                 evaluate_every: settings.heartbeat_interval / 4,
                 replay_window: config.inbox.replay_window,
