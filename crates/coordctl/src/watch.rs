@@ -1,0 +1,39 @@
+//! `coordctl watch`: every frame an observer receives, with its verdict.
+
+use anyhow::Result;
+use futures::StreamExt;
+
+use crate::ConfigArgs;
+use crate::observer;
+use crate::show::Printer;
+
+/// Joins as an observer and prints every frame report and membership
+/// change until Ctrl-C, then leaves.
+pub(crate) async fn run(args: ConfigArgs) -> Result<()> {
+    let config = observer::as_observer(observer::load(&args.config)?, "watch")?;
+    let coordinator = observer::join(&config).await?;
+    let printer = Printer { json: args.json };
+    let mut frames = coordinator.frames();
+    let mut members = coordinator.membership();
+    if !args.json {
+        println!(
+            "watching as {} on {}: frames to every node and to this observer; Ctrl-C to stop",
+            coordinator.node_id(),
+            coordinator.backend()
+        );
+    }
+    let stop = crate::node::stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            signal = &mut stop => {
+                signal?;
+                break;
+            }
+            Some(report) = frames.next() => printer.frame(&report),
+            Some(change) = members.next() => printer.member(&change),
+        }
+    }
+    coordinator.shutdown().await?;
+    Ok(())
+}
