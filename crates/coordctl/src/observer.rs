@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use coord::{Config, Coordinator, ErrorKind, NodeId};
+use coord::{Config, Coordinator, NodeId};
 
 /// The role an observer announces, so the other nodes' views tell it apart.
 pub(crate) const OBSERVER_ROLE: &str = "coordctl-observer";
@@ -56,50 +56,12 @@ fn any_port(endpoint: &str) -> String {
     }
 }
 
-/// Starts a coordinator from `config`, turning a failure to reach the
-/// backend into a message that names the backend and what to start.
+/// Starts a coordinator from `config`. A backend that cannot be reached
+/// fails with the backend's message, which names the address and what to
+/// check (e.g. "cannot connect to the NATS server at nats://…: is
+/// nats-server running and listening there?").
 pub(crate) async fn join(config: &Config) -> Result<Coordinator> {
-    match Coordinator::from_config(config).await {
-        Ok(coordinator) => Ok(coordinator),
-        Err(error) if error.kind() == ErrorKind::Unavailable => {
-            Err(anyhow::Error::new(error).context(unreachable_hint(config)))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// What to check when the configured backend cannot be reached.
-fn unreachable_hint(config: &Config) -> String {
-    let scheme = configured_scheme(config);
-    let what = match scheme.as_str() {
-        "nats" => "is nats-server running at that address? (`cargo xtask services up nats` starts one)",
-        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => {
-            "is redis-server running at that address? (`cargo xtask services up redis-standalone` starts one)"
-        }
-        "kafka" => "is the Kafka or Redpanda broker running at that address? (`cargo xtask services up kafka`)",
-        "zenoh" => "are the Zenoh peers in `connect` running?",
-        _ => "is the backend running?",
-    };
-    format!("the {scheme} backend could not be reached: {what}")
-}
-
-/// The scheme of the configured backend, from the URI or the table used.
-fn configured_scheme(config: &Config) -> String {
-    let coordinator = &config.coordinator;
-    if let Some(uri) = &coordinator.backend {
-        return uri.scheme().to_owned();
-    }
-    let tables = [
-        ("nats", coordinator.nats.is_some()),
-        ("redis", coordinator.redis.is_some()),
-        #[cfg(feature = "kafka")]
-        ("kafka", coordinator.kafka.is_some()),
-    ];
-    tables
-        .into_iter()
-        .find(|(_, set)| *set)
-        .map_or("zenoh", |(scheme, _)| scheme)
-        .to_owned()
+    Ok(Coordinator::from_config(config).await?)
 }
 
 #[cfg(test)]
