@@ -3,6 +3,7 @@
 //!
 //! Run `cargo xtask help` for the list of tasks.
 
+mod bench;
 mod cmd;
 mod conformance;
 mod matrix;
@@ -25,11 +26,14 @@ tasks:
   ci                            the same as `test` (what .ci/run runs)
   conformance [--backend NAME]  the conformance suite for one backend (the flag may
                                 be repeated) or, without the flag, for every backend
+  bench [--backend NAME]... [--quick]
+                                coord beside each backend's own client, in one run
+                                (release build; table on stdout, JSON in target/bench)
   services up|down|status [BACKEND...]
                                 the real servers alone, on free loopback ports
   help                          this text
 
-options of test, ci, conformance and services:
+options of test, ci, conformance, bench and services:
   --services native             install (apt-get) and start the servers here (default)
   --services external           start nothing; read COORD_<BACKEND>_URL from the environment
   --services docker             docker compose with the official images (xtask/compose.yaml)
@@ -69,6 +73,10 @@ fn run(args: &[String]) -> Result<()> {
         "conformance" => {
             watch_interrupts();
             conformance::run(rest)
+        }
+        "bench" => {
+            watch_interrupts();
+            bench::run(rest)
         }
         "services" => services::run(rest),
         other => bail!("unknown task `{other}`; `cargo xtask help` lists the tasks"),
