@@ -210,10 +210,18 @@ struct IpBlockedBody {
     expires_at_ms: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct CustomBody {
     kind: u32,
     payload: Bytes,
+}
+
+/// [`CustomBody`] as decoded: the payload borrowed from the event's body,
+/// then shared with it ([`Bytes::slice_ref`]) rather than copied.
+#[derive(Deserialize)]
+struct CustomBodyRef<'a> {
+    kind: u32,
+    payload: &'a [u8],
 }
 
 fn to_body<T: Serialize>(value: &T) -> Bytes {
@@ -307,10 +315,10 @@ impl RawEvent {
             tag::INVALIDATE => Event::Invalidate(from_body(t, b)?),
             tag::QUEUE => Event::Queue(from_body(t, b)?),
             tag::CUSTOM => {
-                let body: CustomBody = from_body(t, b)?;
+                let body: CustomBodyRef<'_> = from_body(t, b)?;
                 Event::Custom {
                     kind: body.kind,
-                    payload: body.payload,
+                    payload: self.body.slice_ref(body.payload),
                 }
             }
             unknown => return Err(EventDecodeError::UnknownTag(unknown)),

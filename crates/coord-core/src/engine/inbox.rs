@@ -251,7 +251,7 @@ impl Inbox {
         let stats = &core.stats;
         let bytes = frame.len();
         stats.received(bytes);
-        let envelope = match wire::decode(&frame, self.core.secret.as_ref()) {
+        let envelope = match wire::decode_shared(&frame, self.core.secret.as_ref()) {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::debug!(node = %self.core.me, %error, "frame dropped");

@@ -355,6 +355,12 @@ impl Node {
             Outgoing::Broadcast(_) => "broadcast",
             Outgoing::Directed(..) => "send_to",
         };
+        // Room in the outbox: queued without arming a timer (no clock read).
+        let item = match self.outbox.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::closed(operation)),
+            Err(mpsc::error::TrySendError::Full(item)) => item,
+        };
         match self.outbox.send_timeout(item, self.enqueue_timeout).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(self.overflow(operation)),

@@ -60,6 +60,23 @@ pub enum Stream<'a> {
     Probe,
 }
 
+impl Envelope {
+    /// About the bytes the envelope encodes to: exact for its events, a
+    /// bound for the fixed fields; heartbeat metadata is not counted.
+    pub(super) fn encoded_len_hint(&self) -> usize {
+        let names = self.namespace.as_ref().len() + self.sender.as_ref().len();
+        let body = match &self.body {
+            Body::Broadcast(events) => events.iter().map(RawEvent::encoded_len).sum(),
+            Body::Directed { to, events } => {
+                to.as_ref().len() + events.iter().map(RawEvent::encoded_len).sum::<usize>()
+            }
+            Body::Heartbeat(_) | Body::Leave | Body::Probe { .. } => 0,
+        };
+        // Two name lengths, three u64 varints, the variant and a list length.
+        names + body + 2 * 10 + 3 * 10 + 10 + 10
+    }
+}
+
 impl Body {
     /// The stream the frame's sequence number counts in.
     pub fn stream(&self) -> Stream<'_> {
@@ -85,4 +102,74 @@ pub struct NodeMeta {
     pub addresses: Vec<String>,
     /// Free-form labels.
     pub labels: BTreeMap<String, String>,
+}
+
+/// [`Envelope`] as decoded in place: the same fields in the same order (so
+/// the same bytes), with event bodies borrowed from the frame until
+/// [`EnvelopeRef::share`] turns each into a slice of the frame's buffer.
+#[derive(Deserialize)]
+pub(super) struct EnvelopeRef<'a> {
+    namespace: Namespace,
+    sender: NodeId,
+    incarnation: u64,
+    seq: u64,
+    sent_at_ms: u64,
+    #[serde(borrow)]
+    body: BodyRef<'a>,
+}
+
+/// [`Body`] with borrowed events; the variants in [`Body`]'s order.
+#[derive(Deserialize)]
+enum BodyRef<'a> {
+    Broadcast(#[serde(borrow)] Vec<RawEventRef<'a>>),
+    Directed {
+        to: NodeId,
+        #[serde(borrow)]
+        events: Vec<RawEventRef<'a>>,
+    },
+    Heartbeat(NodeMeta),
+    Leave,
+    Probe {
+        nonce: u64,
+    },
+}
+
+/// [`RawEvent`] with its body borrowed.
+#[derive(Deserialize)]
+struct RawEventRef<'a> {
+    tag: u16,
+    body: &'a [u8],
+}
+
+impl EnvelopeRef<'_> {
+    /// The owned envelope, each event body a slice of `frame`, which holds
+    /// the bytes this was decoded from: no event is copied.
+    pub(super) fn share(self, frame: &bytes::Bytes) -> Envelope {
+        let events = |events: Vec<RawEventRef<'_>>| {
+            events
+                .into_iter()
+                .map(|event| RawEvent {
+                    tag: event.tag,
+                    body: frame.slice_ref(event.body),
+                })
+                .collect()
+        };
+        Envelope {
+            namespace: self.namespace,
+            sender: self.sender,
+            incarnation: self.incarnation,
+            seq: self.seq,
+            sent_at_ms: self.sent_at_ms,
+            body: match self.body {
+                BodyRef::Broadcast(list) => Body::Broadcast(events(list)),
+                BodyRef::Directed { to, events: list } => Body::Directed {
+                    to,
+                    events: events(list),
+                },
+                BodyRef::Heartbeat(meta) => Body::Heartbeat(meta),
+                BodyRef::Leave => Body::Leave,
+                BodyRef::Probe { nonce } => Body::Probe { nonce },
+            },
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::envelope::Envelope;
+use super::envelope::{Envelope, EnvelopeRef};
 use super::seal::{self, MAC_LEN};
 use crate::identity::Secret;
 
@@ -41,7 +41,9 @@ pub enum FrameError {
 /// Encodes `envelope` into a frame, sealed when a secret is given.
 pub fn encode(envelope: &Envelope, secret: Option<&Secret>) -> Bytes {
     let flags = if secret.is_some() { FLAG_SEALED } else { 0 };
-    let mut out = Vec::with_capacity(128);
+    // Room for the whole frame at once: a frame of many events grown from a
+    // small buffer would be copied at every doubling.
+    let mut out = Vec::with_capacity(PREFIX_LEN + envelope.encoded_len_hint() + MAC_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.push(flags);
@@ -54,8 +56,16 @@ pub fn encode(envelope: &Envelope, secret: Option<&Secret>) -> Bytes {
 }
 
 /// Decodes and authenticates a frame. With a secret, only frames sealed with
-/// that secret pass; without one, the MAC (if any) is not checked.
+/// that secret pass; without one, the MAC (if any) is not checked. The
+/// events are copied out of `frame`; [`decode_shared`] shares them instead.
 pub fn decode(frame: &[u8], secret: Option<&Secret>) -> Result<Envelope, FrameError> {
+    decode_shared(&Bytes::copy_from_slice(frame), secret)
+}
+
+/// [`decode`] of a frame already in a [`Bytes`]: each event's body is a
+/// slice of `frame` (no copy, no allocation per event), which keeps the
+/// frame's buffer alive as long as an event of it is.
+pub fn decode_shared(frame: &Bytes, secret: Option<&Secret>) -> Result<Envelope, FrameError> {
     if frame.len() < PREFIX_LEN || frame[..2] != MAGIC {
         return Err(FrameError::NotAFrame);
     }
@@ -84,8 +94,8 @@ pub fn decode(frame: &[u8], secret: Option<&Secret>) -> Result<Envelope, FrameEr
             return Err(FrameError::BadMac);
         }
     }
-    match postcard::take_from_bytes::<Envelope>(&frame[PREFIX_LEN..signed_len]) {
-        Ok((envelope, [])) => Ok(envelope),
+    match postcard::take_from_bytes::<EnvelopeRef<'_>>(&frame[PREFIX_LEN..signed_len]) {
+        Ok((envelope, [])) => Ok(envelope.share(frame)),
         _ => Err(FrameError::Malformed),
     }
 }

@@ -8,7 +8,7 @@ mod frame;
 mod seal;
 
 pub use envelope::{Body, Envelope, NodeMeta, Stream};
-pub use frame::{FrameError, MAGIC, VERSION, decode, encode};
+pub use frame::{FrameError, MAGIC, VERSION, decode, decode_shared, encode};
 pub use seal::MAC_LEN;
 
 #[cfg(test)]
