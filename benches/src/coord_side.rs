@@ -173,9 +173,9 @@ pub async fn coord_half(uri: &str, options: &Options) -> Result<CoordFigures, Er
 
 /// Crash detection and idle control traffic under `profile`.
 async fn detect(uri: &str, peer: &str, profile: Profile, options: &Options) -> Result<Detection, Error> {
-    let idle = Duration::from_secs(if options.quick { 1 } else { 3 });
+    let idle = Duration::from_secs(if options.quick { 1 } else { 2 });
     let (mut times, mut control) = (Vec::new(), Vec::new());
-    for _ in 0..options.repetitions() {
+    for _ in 0..options.crashes() {
         let ns = namespace();
         let a = start(uri, "bench-a", &ns, profile, InboxConfig::default().subscriber_capacity).await?;
         let b = start(

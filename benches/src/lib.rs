@@ -114,7 +114,12 @@ impl Options {
 
     /// The bound of each throughput run's sending.
     pub(crate) fn max_burst_time(&self) -> Duration {
-        Duration::from_secs(if self.quick { 3 } else { 10 })
+        Duration::from_secs(if self.quick { 2 } else { 10 })
+    }
+
+    /// Crashes timed per profile: each takes seconds of joining and waiting.
+    pub(crate) fn crashes(&self) -> usize {
+        if self.quick { 2 } else { 5 }
     }
 }
 
