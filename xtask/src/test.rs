@@ -21,7 +21,16 @@ pub(crate) fn run(mode: Mode) -> Result<()> {
     let running = services::up(mode, &conformance::servers_for(&backends))?;
     let result = cmd::run_steps(vec![
         Cargo::new(&["fmt", "--all", "--", "--check"]).into_step(),
-        Cargo::new(&["clippy", "--workspace", "--all-targets", ALL_BACKENDS, "--", "-D", "warnings"]).into_step(),
+        Cargo::new(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            ALL_BACKENDS,
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .into_step(),
         conformance::with_suite_env(
             Cargo::new(&["test", "--workspace", ALL_BACKENDS, "--no-fail-fast"]).envs(&running.env),
             &reports,
