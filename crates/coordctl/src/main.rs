@@ -4,8 +4,10 @@
 //! - `node`: one node from a TOML config, logging what it sees;
 //! - `watch`: every frame an observer receives, with its verdict;
 //! - `send`: one event, broadcast or to one node;
-//! - `members`: the membership view as a table.
+//! - `members`: the membership view as a table;
+//! - `bench`: coord's throughput, latency and detection times on a server.
 
+mod bench;
 mod demo;
 mod event_arg;
 mod members;
@@ -44,6 +46,16 @@ enum Command {
     Send(send::SendArgs),
     /// Prints the current membership view as a table.
     Members(members::MembersArgs),
+    /// Measures coord on a reachable server: throughput, latency at 10 % and
+    /// 50 % load, crash detection, control traffic and a stalled receiver's
+    /// memory, for sizing a deployment.
+    Bench(bench::BenchArgs),
+    /// The helper process of `bench`'s memory figure.
+    #[command(name = bench::STALLED_NODE, hide = true)]
+    BenchStalledNode {
+        /// URI, node id and namespace.
+        args: Vec<String>,
+    },
 }
 
 /// The options of every command that joins a configured cluster.
@@ -80,6 +92,8 @@ fn main() -> ExitCode {
             Command::Watch(args) => watch::run(args).await,
             Command::Send(args) => send::run(args).await,
             Command::Members(args) => members::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::BenchStalledNode { args } => bench::stalled(args).await,
         }
     });
     match result {

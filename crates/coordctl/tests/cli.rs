@@ -187,6 +187,35 @@ fn the_demo_exits_0_on_the_default_zenoh_peers_and_prints_the_detection_time() {
 }
 
 #[test]
+fn bench_measures_coord_on_the_given_backend_and_prints_the_tables() {
+    let output = run(&[
+        "bench",
+        "--backend",
+        "memory://cli-bench",
+        "--quick",
+        "--events",
+        "5000",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = |table: &str| {
+        let section = stdout.split("### ").find(|s| s.starts_with(table)).unwrap_or_default();
+        section
+            .lines()
+            .find(|line| line.starts_with("| memory |"))
+            .map(str::to_owned)
+    };
+    let throughput = row("Throughput").unwrap_or_else(|| panic!("no throughput row:\n{stdout}"));
+    assert!(throughput.contains("100.0%"), "every event delivered: {throughput}");
+    let membership = row("Membership").unwrap_or_else(|| panic!("no membership row:\n{stdout}"));
+    assert!(!membership.contains("| - |"), "crash detection measured: {membership}");
+}
+
+#[test]
 fn node_members_send_and_watch_work_together_on_zenoh_peers() {
     let dir = temp_dir("zenoh");
     let (a, b) = (free_port(), free_port());
