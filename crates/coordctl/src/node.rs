@@ -1,7 +1,7 @@
 //! `coordctl node`: one node from a config file, logging what it sees.
 
 use anyhow::Result;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use crate::ConfigArgs;
 use crate::observer;
@@ -21,25 +21,40 @@ pub(crate) async fn run(args: ConfigArgs) -> Result<()> {
             coordinator.backend()
         );
     }
-    let mut members = coordinator.membership();
-    let mut events = coordinator.subscribe();
-    let stop = stop_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            signal = &mut stop => {
-                signal?;
-                break;
-            }
-            Some(change) = members.next() => printer.member(&change),
-            Some(item) = events.next() => printer.incoming(&item),
-        }
-    }
+    let members = coordinator.membership();
+    let events = coordinator.subscribe();
+    print_until_stopped(
+        members,
+        |change| printer.member(change),
+        events,
+        |item| printer.incoming(item),
+    )
+    .await?;
     coordinator.shutdown().await?;
     if !args.json {
         println!("node {} left the cluster", coordinator.node_id());
     }
     Ok(())
+}
+
+/// Prints what two streams yield, with `first` and `second`, until Ctrl-C
+/// or SIGTERM (or both streams end).
+pub(crate) async fn print_until_stopped<A, B>(
+    mut one: impl Stream<Item = A> + Unpin,
+    first: impl Fn(&A),
+    mut other: impl Stream<Item = B> + Unpin,
+    second: impl Fn(&B),
+) -> Result<()> {
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            signal = &mut stop => return signal,
+            Some(item) = one.next() => first(&item),
+            Some(item) = other.next() => second(&item),
+            else => return Ok(()),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what a service manager sends).

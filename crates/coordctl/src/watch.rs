@@ -1,7 +1,6 @@
 //! `coordctl watch`: every frame an observer receives, with its verdict.
 
 use anyhow::Result;
-use futures::StreamExt;
 
 use crate::ConfigArgs;
 use crate::observer;
@@ -13,8 +12,8 @@ pub(crate) async fn run(args: ConfigArgs) -> Result<()> {
     let config = observer::as_observer(observer::load(&args.config)?, "watch")?;
     let coordinator = observer::join(&config).await?;
     let printer = Printer { json: args.json };
-    let mut frames = coordinator.frames();
-    let mut members = coordinator.membership();
+    let frames = coordinator.frames();
+    let members = coordinator.membership();
     if !args.json {
         println!(
             "watching as {} on {}: frames to every node and to this observer; Ctrl-C to stop",
@@ -22,18 +21,13 @@ pub(crate) async fn run(args: ConfigArgs) -> Result<()> {
             coordinator.backend()
         );
     }
-    let stop = crate::node::stop_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            signal = &mut stop => {
-                signal?;
-                break;
-            }
-            Some(report) = frames.next() => printer.frame(&report),
-            Some(change) = members.next() => printer.member(&change),
-        }
-    }
+    crate::node::print_until_stopped(
+        frames,
+        |report| printer.frame(report),
+        members,
+        |change| printer.member(change),
+    )
+    .await?;
     coordinator.shutdown().await?;
     Ok(())
 }
