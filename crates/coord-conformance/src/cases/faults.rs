@@ -148,12 +148,16 @@ pub async fn e21_silent_subscription(fx: &dyn Fixture) -> CaseResult {
         || silent.node.stats().resubscribes >= 1,
     )
     .await?;
-    let marked = silent.received.with(|items| {
-        items
-            .iter()
-            .any(|i| matches!(i, Incoming::Lagged(l) if l.reason == LagReason::Resubscribed))
-    });
-    ensure!(marked, "no Lagged marked the resubscription");
+    // The counter moves just before the marker is handed to the subscriber
+    // streams, and the peer's collector reads them a moment later.
+    wait_for("a Lagged marking the resubscription", Duration::from_secs(5), || {
+        silent.received.with(|items| {
+            items
+                .iter()
+                .any(|i| matches!(i, Incoming::Lagged(l) if l.reason == LagReason::Resubscribed))
+        })
+    })
+    .await?;
     sender.node.broadcast(tagged(0, 8)).await?;
     wait_for("events through the new subscriptions", Duration::from_secs(10), || {
         silent.ids_from(None).contains(&0)
