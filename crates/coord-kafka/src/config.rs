@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coord_core::{Error, ErrorKind, Result};
+use coord_core::{Error, ErrorKind, Result, params};
 use serde::Deserialize;
 
 /// The `[coordinator.kafka]` table.
@@ -354,7 +354,7 @@ impl KafkaConfig {
                 }
             }
             "tls" => {
-                if parse_bool(key, value)? {
+                if params::flag(OPERATION, key, value)? {
                     self.tls.get_or_insert_with(KafkaTls::tls_default);
                 } else {
                     self.tls = None;
@@ -364,19 +364,19 @@ impl KafkaConfig {
             "tls-cert" => self.tls.get_or_insert_with(KafkaTls::tls_default).cert = Some(value.into()),
             "tls-key" => self.tls.get_or_insert_with(KafkaTls::tls_default).key = Some(value.into()),
             "client-id" => self.client_id = Some(value.to_owned()),
-            "partitions" => self.partitions = parse_number(key, value)?,
-            "replication-factor" => self.replication_factor = parse_number(key, value)?,
-            "per-node-topics" => self.per_node_topics = parse_bool(key, value)?,
+            "partitions" => self.partitions = params::number(OPERATION, key, value)?,
+            "replication-factor" => self.replication_factor = params::number(OPERATION, key, value)?,
+            "per-node-topics" => self.per_node_topics = params::flag(OPERATION, key, value)?,
             "acks" => self.acks = value.to_owned(),
-            "linger" => self.linger = parse_duration(key, value)?,
-            "fetch-wait-max" => self.fetch_wait_max = parse_duration(key, value)?,
-            "connect-timeout" => self.connect_timeout = parse_duration(key, value)?,
-            "publish-timeout" => self.publish_timeout = parse_duration(key, value)?,
-            "reconnect-max-delay" => self.reconnect_max_delay = parse_duration(key, value)?,
-            "health-interval" => self.health_interval = parse_duration(key, value)?,
-            "queue-capacity" => self.queue_capacity = parse_number(key, value)?,
-            "subscription-capacity" => self.subscription_capacity = parse_number(key, value)?,
-            "max-payload" => self.max_payload = parse_number(key, value)?,
+            "linger" => self.linger = params::duration(OPERATION, key, value)?,
+            "fetch-wait-max" => self.fetch_wait_max = params::duration(OPERATION, key, value)?,
+            "connect-timeout" => self.connect_timeout = params::duration(OPERATION, key, value)?,
+            "publish-timeout" => self.publish_timeout = params::duration(OPERATION, key, value)?,
+            "reconnect-max-delay" => self.reconnect_max_delay = params::duration(OPERATION, key, value)?,
+            "health-interval" => self.health_interval = params::duration(OPERATION, key, value)?,
+            "queue-capacity" => self.queue_capacity = params::number(OPERATION, key, value)?,
+            "subscription-capacity" => self.subscription_capacity = params::number(OPERATION, key, value)?,
+            "max-payload" => self.max_payload = params::number(OPERATION, key, value)?,
             other => match other.strip_prefix("rdkafka.") {
                 Some(property) if !property.is_empty() => {
                     self.properties.insert(property.to_owned(), value.to_owned());
@@ -405,8 +405,7 @@ impl KafkaConfig {
             ));
         }
         for server in &self.bootstrap_servers {
-            let port = server.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
-            if server.contains("://") || !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+            if !params::is_host_port(server) {
                 return Err(config(format!(
                     "`kafka.bootstrap-servers` entry {server:?} is not host:port: write e.g. \"10.0.0.5:9092\" \
                      (no scheme)"
@@ -565,28 +564,11 @@ impl fmt::Debug for KafkaConfig {
     }
 }
 
+/// The operation kafka configuration errors are raised as.
+const OPERATION: &str = "kafka config";
+
 fn config(message: String) -> Error {
-    Error::new(ErrorKind::Config, "kafka config", message)
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    value
-        .parse()
-        .map_err(|_| config(format!("URI parameter `{key}` is {value:?}: write true or false")))
-}
-
-fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| config(format!("URI parameter `{key}` is {value:?}: write a whole number")))
-}
-
-fn parse_duration(key: &str, value: &str) -> Result<Duration> {
-    humantime_serde::re::humantime::parse_duration(value).map_err(|_| {
-        config(format!(
-            "URI parameter `{key}` is {value:?}: write a duration such as 250ms or 2s"
-        ))
-    })
+    Error::new(ErrorKind::Config, OPERATION, message)
 }
 
 #[cfg(test)]

@@ -301,8 +301,7 @@ impl RedisConfig {
             ));
         }
         for server in &self.servers {
-            let port = server.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
-            if !matches!(port, Some(Ok(_))) || server.contains("://") {
+            if !params::is_host_port(server) {
                 return Err(config(format!(
                     "`redis.servers` entry {server:?} is not host:port: write e.g. \"127.0.0.1:6379\""
                 )));
@@ -344,10 +343,7 @@ impl RedisConfig {
         }
         for (announced, to) in &self.address_map {
             for address in [announced, to] {
-                if !matches!(
-                    address.rsplit_once(':').map(|(_, port)| port.parse::<u16>()),
-                    Some(Ok(_))
-                ) {
+                if !params::is_host_port(address) {
                     return Err(config(format!(
                         "`redis.address-map` entry {announced:?} = {to:?}: {address:?} is not host:port"
                     )));

@@ -28,11 +28,7 @@ pub(crate) fn check(key: &str, text: &str) -> Result<&'static str> {
         )));
     };
     let address = endpoint.address();
-    if address
-        .as_str()
-        .rsplit_once(':')
-        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
-    {
+    if !coord_core::params::is_host_port(address.as_str()) {
         return Err(config_error(format!(
             "{key} = \"{text}\": the address must be <host>:<port>, e.g. \"{known}/127.0.0.1:7447\""
         )));
