@@ -312,10 +312,11 @@ impl Inbox {
             body,
             ..
         } = envelope;
+        let watched = self.frames.is_watched();
         let content = match body {
             Body::Heartbeat(meta) => {
                 stats.heartbeat_received();
-                let content = self.frames.is_watched().then(|| FrameContent::Heartbeat(meta.clone()));
+                let content = watched.then(|| FrameContent::Heartbeat(meta.clone()));
                 self.membership.heartbeat(&sender, incarnation, seq, meta);
                 self.count_member_overflow();
                 content
@@ -325,11 +326,11 @@ impl Inbox {
                 self.count_member_overflow();
                 Some(FrameContent::Leave)
             }
-            Body::Broadcast(events) => self.deliver(sender.clone(), false, events),
-            Body::Directed { events, .. } => self.deliver(sender.clone(), true, events),
+            Body::Broadcast(events) => self.deliver(&sender, false, events, watched),
+            Body::Directed { events, .. } => self.deliver(&sender, true, events, watched),
             Body::Probe { .. } => None,
         };
-        if let Some(content) = content.filter(|_| self.frames.is_watched()) {
+        if watched && let Some(content) = content {
             self.report(FrameReport::Accepted(AcceptedFrame {
                 sender,
                 incarnation,
@@ -381,8 +382,8 @@ impl Inbox {
     }
 
     /// Decodes and fans out the events of a frame; returns what the frame
-    /// carried when somebody watches frames.
-    fn deliver(&self, from: NodeId, directed: bool, events: Vec<RawEvent>) -> Option<FrameContent> {
+    /// carried when somebody watches frames (`watched`).
+    fn deliver(&self, from: &NodeId, directed: bool, events: Vec<RawEvent>, watched: bool) -> Option<FrameContent> {
         let stats = &self.core.stats;
         let mut items = Vec::with_capacity(events.len());
         for raw in &events {
@@ -405,7 +406,7 @@ impl Inbox {
         stats.events_received(items.len());
         let overflow = self.deliveries.send_all(&items);
         stats.drop(DropReason::SubscriberOverflow, overflow);
-        self.frames.is_watched().then(|| FrameContent::Events {
+        watched.then(|| FrameContent::Events {
             directed,
             skipped: events.len() - items.len(),
             events: items
